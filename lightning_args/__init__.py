@@ -1,0 +1,77 @@
+"""lightning_args: experiment management for PyTorch Lightning, as Hydra plugins.
+
+Importing the package is cheap (no torch): configs register with Hydra and heavy parts load on
+first use, so ``train.py --help`` and ``--cfg job`` stay instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from lightning_args.app import check_complete, main, train
+from lightning_args.config import Config, DataConfig, ModelConfig
+from lightning_args.errors import (
+    CheckpointError,
+    ConfigKeyError,
+    ConfigTypeError,
+    ConfigValueError,
+    LightningArgsError,
+    MissingValueError,
+    TargetError,
+    UnknownOptionError,
+)
+from lightning_args.record import RunRecord
+from lightning_args.store import register
+
+if TYPE_CHECKING:
+    from lightning_args.build import Built, build
+    from lightning_args.checkpoint import config_from_checkpoint, load_from_checkpoint
+    from lightning_args.data import TensorBatches
+    from lightning_args.module import ConfiguredModule
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Built",
+    "CheckpointError",
+    "Config",
+    "ConfigKeyError",
+    "ConfigTypeError",
+    "ConfigValueError",
+    "ConfiguredModule",
+    "DataConfig",
+    "LightningArgsError",
+    "MissingValueError",
+    "ModelConfig",
+    "RunRecord",
+    "TargetError",
+    "TensorBatches",
+    "UnknownOptionError",
+    "build",
+    "check_complete",
+    "config_from_checkpoint",
+    "load_from_checkpoint",
+    "main",
+    "register",
+    "train",
+]
+
+# Public names whose modules import torch/lightning: loaded on first access.
+_LAZY = {
+    "Built": "lightning_args.build",
+    "build": "lightning_args.build",
+    "config_from_checkpoint": "lightning_args.checkpoint",
+    "load_from_checkpoint": "lightning_args.checkpoint",
+    "TensorBatches": "lightning_args.data",
+    "ConfiguredModule": "lightning_args.module",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+register()

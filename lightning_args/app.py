@@ -1,0 +1,190 @@
+"""The app entry: ``@lightning_args.main`` around ``hydra.main``, and :func:`train`, the lifecycle.
+
+:func:`train` reads like the run it performs::
+
+    check the config -> open the run record -> seed -> build -> fit -> test -> close the record
+
+and returns the objective value, so any Hydra sweeper can optimise it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_args.errors import ConfigValueError, MissingValueError
+from lightning_args.hydra_errors import friendly_errors
+from lightning_args.record import RunRecord
+from lightning_args.store import register
+
+R = TypeVar("R")
+
+
+def main(
+    config_path: str | None = "conf",
+    config_name: str | None = "config",
+    version_base: str | None = "1.3",
+) -> Callable[[Callable[[DictConfig], R]], Callable[[], R | None]]:
+    """``hydra.main`` with lightning_args' config groups registered and readable errors.
+
+    Errors in the command line or the config (unknown key, wrong type, unknown option, missing
+    value, unknown ``_target_``) print one message naming the key, the value, what was expected
+    and the fix, and exit with status 1; ``HYDRA_FULL_ERROR=1`` shows the full traceback.
+
+    Example (``train.py``)::
+
+        import lightning_args
+
+        @lightning_args.main(config_path="conf", config_name="config")
+        def main(cfg):
+            return lightning_args.train(cfg)
+
+        if __name__ == "__main__":
+            main()
+    """
+    import hydra
+
+    def decorator(task: Callable[[DictConfig], R]) -> Callable[[], R | None]:
+        register()
+        hydra_main = hydra.main(
+            config_path=config_path, config_name=config_name, version_base=version_base
+        )(task)
+
+        @functools.wraps(task)
+        def entry() -> R | None:
+            with friendly_errors():
+                result: R | None = hydra_main()
+            return result
+
+        return entry
+
+    return decorator
+
+
+def train(cfg: DictConfig) -> float:
+    """Run one training job from a composed config and return its objective value.
+
+    Seeds everything, builds the module, DataModule and Trainer (:func:`lightning_args.build`),
+    fits, tests the best checkpoint (unless ``test=false``) and keeps ``run.json`` in the run
+    directory up to date. The objective is ``objective.metric`` at the best checkpoint.
+
+    Example (in a notebook, outside ``hydra.main``)::
+
+        from hydra import compose, initialize
+        with initialize(config_path="conf", version_base="1.3"):
+            cfg = compose("config", overrides=["trainer=debug", "paths.run_dir=/tmp/run"])
+        value = lightning_args.train(cfg)
+    """
+    check_complete(cfg)
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    run_dir = Path(cfg.paths.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
+    record = None
+    if getattr(rank_zero_only, "rank", 0) == 0:
+        record = RunRecord.start(
+            run_dir, seed=seed, overrides=_hydra_overrides(), code_dir=_code_dir()
+        )
+    try:
+        value = _fit_and_test(cfg, seed, record)
+    except BaseException as error:
+        if record is not None:
+            record.finish(run_dir, "failed", error)
+        raise
+    if record is not None:
+        record.finish(run_dir, "completed")
+    return value
+
+
+def check_complete(cfg: DictConfig) -> None:
+    """Raise :class:`MissingValueError` naming every mandatory value (``???``) left unset."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        keys = ", ".join(missing)
+        example = " ".join(f"{key}=<value>" for key in missing)
+        raise MissingValueError(
+            f"missing required value{'s' if len(missing) > 1 else ''}: {keys}. "
+            f"Fix: set {'them' if len(missing) > 1 else 'it'} on the command line, e.g. {example}"
+        )
+
+
+def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> float:
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lightning_args.build import build
+
+    pl.seed_everything(seed, workers=True, verbose=False)
+    built = build(cfg)
+    trainer = built.trainer
+    trainer.fit(built.module, datamodule=built.datamodule, ckpt_path=cfg.ckpt_path)
+
+    fit_metrics = _scalars(trainer.callback_metrics)
+    checkpoint = trainer.checkpoint_callback
+    if not isinstance(checkpoint, ModelCheckpoint):
+        checkpoint = None
+    value = _objective(cfg, fit_metrics, checkpoint)
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+
+    test_metrics: dict[str, float] = {}
+    if cfg.test:
+        trainer.test(built.module, datamodule=built.datamodule, ckpt_path=best or None)
+        test_metrics = _scalars(trainer.callback_metrics)
+
+    if record is not None:
+        record.objective = {
+            "metric": cfg.objective.metric,
+            "mode": str(cfg.objective.mode.value),
+            "value": value,
+        }
+        record.metrics = {**fit_metrics, **test_metrics}
+        record.checkpoints = {
+            "best": _relative(best, cfg.paths.run_dir),
+            "last": _relative(checkpoint.last_model_path if checkpoint else "", cfg.paths.run_dir),
+        }
+    return value
+
+
+def _objective(cfg: DictConfig, metrics: dict[str, float], checkpoint: Any) -> float:
+    metric: str = cfg.objective.metric
+    score = getattr(checkpoint, "best_model_score", None)
+    if checkpoint is not None and checkpoint.monitor == metric and score is not None:
+        return float(score)
+    if metric in metrics:
+        return metrics[metric]
+    raise ConfigValueError(
+        f"objective.metric={metric!r} was never logged. Logged metrics: "
+        f"{', '.join(sorted(metrics)) or 'none'}. Fix: objective.metric=<one of them>"
+    )
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+
+
+def _relative(path: str, root: str) -> str | None:
+    if not path:
+        return None
+    return os.path.relpath(path, root)
+
+
+def _hydra_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
+
+
+def _code_dir() -> Path:
+    """The directory of the script being run: its git commit is the code version."""
+    script = Path(sys.argv[0])
+    return script.resolve().parent if script.is_file() else Path.cwd()

@@ -1,0 +1,72 @@
+"""The instantiate layer: a composed config in, a LightningModule, DataModule and Trainer out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lightning.pytorch as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_args.checkpoint import ConfigInCheckpoint
+from lightning_args.errors import ConfigTypeError
+from lightning_args.module import ConfiguredModule
+from lightning_args.optim import Optimization
+from lightning_args.targets import check_targets
+
+
+@dataclass
+class Built:
+    """What :func:`build` returns."""
+
+    module: pl.LightningModule
+    datamodule: pl.LightningDataModule
+    trainer: pl.Trainer
+
+
+def build(cfg: DictConfig) -> Built:
+    """Instantiate the module, the DataModule and the Trainer (with callbacks and loggers).
+
+    Every ``_target_`` is checked before anything is instantiated, so a typo fails fast with the
+    key that holds it. A :class:`~lightning_args.ConfiguredModule` receives the ``optimizer`` and
+    ``scheduler`` configs; every checkpoint carries the resolved config.
+
+    Example::
+
+        from hydra import compose, initialize
+        with initialize(config_path="conf", version_base="1.3"):
+            cfg = compose("config", overrides=["trainer=debug", "paths.run_dir=/tmp/run"])
+        built = lightning_args.build(cfg)
+        built.trainer.fit(built.module, datamodule=built.datamodule)
+    """
+    check_targets(cfg)
+    datamodule = _instantiate(cfg.data, "data", pl.LightningDataModule)
+    module = _instantiate(cfg.model, "model", pl.LightningModule)
+    if isinstance(module, ConfiguredModule) and cfg.optimizer is not None:
+        module.set_optimization(Optimization.from_config(cfg.optimizer, cfg.scheduler))
+
+    resolved: dict[str, Any] = OmegaConf.to_container(  # type: ignore[assignment]
+        cfg, resolve=True, enum_to_str=True
+    )
+    callbacks = [instantiate(node, _convert_="all") for node in cfg.callbacks.values()]
+    loggers = [instantiate(node, _convert_="all") for node in cfg.logger.values()]
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=[*callbacks, ConfigInCheckpoint(resolved)],
+        logger=loggers or False,
+        default_root_dir=cfg.paths.run_dir,
+        _convert_="all",
+    )
+    return Built(module=module, datamodule=datamodule, trainer=trainer)
+
+
+def _instantiate(node: DictConfig, key: str, expected: type[Any]) -> Any:
+    obj = instantiate(node, _convert_="all")
+    if not isinstance(obj, expected):
+        raise ConfigTypeError(
+            f"{key}._target_={node._target_!r} made a {type(obj).__name__}, expected a "
+            f"{expected.__module__}.{expected.__qualname__}. Fix: point {key}._target_ at a "
+            f"{expected.__name__} subclass"
+        )
+    return obj

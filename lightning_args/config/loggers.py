@@ -1,0 +1,32 @@
+"""The ``logger`` group. Several may be chosen at once: ``logger=[csv,tensorboard]``.
+
+Each option lives under its own key of ``logger`` (``logger.csv``, ``logger.tensorboard``) and
+writes inside the run directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class CSVLoggerConfig:
+    """Metrics as ``<run_dir>/metrics.csv`` (and hyper-parameters as ``hparams.yaml``)."""
+
+    _target_: str = "lightning.pytorch.loggers.CSVLogger"
+    save_dir: str = "${paths.run_dir}"
+    # Empty name and version put metrics.csv directly in the run directory.
+    name: str = ""
+    version: str = ""
+    flush_logs_every_n_steps: int = 100
+
+
+@dataclass
+class TensorBoardLoggerConfig:
+    """TensorBoard event files in ``<run_dir>/tensorboard/``."""
+
+    _target_: str = "lightning.pytorch.loggers.TensorBoardLogger"
+    save_dir: str = "${paths.run_dir}"
+    name: str = "tensorboard"
+    version: str = ""
+    default_hp_metric: bool = False

@@ -1,0 +1,25 @@
+"""What a run is judged by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Mode(str, Enum):
+    """Whether the objective is minimised or maximised."""
+
+    min = "min"
+    max = "max"
+
+
+@dataclass
+class ObjectiveConfig:
+    """The metric a run is judged by: what sweepers optimise and checkpoints keep the best of.
+
+    ``metric`` is a name logged by the module (``val/acc``); the run returns its value at the best
+    checkpoint, so a sweeper can use the run's return value directly.
+    """
+
+    metric: str = "val/acc"
+    mode: Mode = Mode.max

@@ -1,0 +1,64 @@
+"""The root schema every lightning_args app composes into, and its small parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from lightning_args.config.objective import ObjectiveConfig
+from lightning_args.config.optim import OptimizerConfig, SchedulerConfig
+from lightning_args.config.trainer import TrainerConfig
+
+
+@dataclass
+class PathsConfig:
+    """Where things go. ``run_dir`` is the run's own directory, made by Hydra."""
+
+    output_root: str = "outputs"
+    run_dir: str = "${hydra:runtime.output_dir}"
+
+
+@dataclass
+class ModelConfig:
+    """Base schema of a ``model`` option: a LightningModule class and its arguments.
+
+    Subclass it with the module's arguments as typed fields, so that a typo or a wrong type in
+    ``model.*`` fails when the command line is parsed.
+    """
+
+    _target_: str = MISSING
+
+
+@dataclass
+class DataConfig:
+    """Base schema of a ``data`` option: a LightningDataModule class and its arguments."""
+
+    _target_: str = MISSING
+
+
+@dataclass
+class Config:
+    """The root of a lightning_args app's config.
+
+    ``model`` and ``data`` are typed ``Any`` so that plain YAML options work too; options backed
+    by a :class:`ModelConfig` / :class:`DataConfig` subclass are still validated field by field.
+    ``logger`` and ``callbacks`` map a name to one config each, so several can be chosen at once.
+    """
+
+    model: Any = MISSING
+    data: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    optimizer: OptimizerConfig | None = None
+    scheduler: SchedulerConfig | None = None
+    logger: dict[str, Any] = field(default_factory=dict)
+    callbacks: dict[str, Any] = field(default_factory=dict)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    #: Seed of every random generator; ``null`` draws one (and records it in ``run.json``).
+    seed: int | None = 42
+    #: Evaluate the best checkpoint on the test set after fitting.
+    test: bool = True
+    #: A checkpoint to resume training from.
+    ckpt_path: str | None = None

@@ -1,0 +1,89 @@
+"""scikit-learn's 8x8 digits as a LightningDataModule of in-memory tensor batches."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+
+from lightning_args.data import TensorBatches
+from lightning_args.errors import ConfigValueError
+
+Split = tuple[torch.Tensor, torch.Tensor]
+
+
+class DigitsDataModule(pl.LightningDataModule):
+    """1797 grey 8x8 images of digits 0-9, as ``(image, label)`` batches.
+
+    Images are ``float32`` of shape ``(1, 8, 8)``, standardised with the training split's mean
+    and standard deviation; labels are ``int64``. The split depends on ``split_seed`` only.
+
+    Example:
+        >>> dm = DigitsDataModule(batch_size=32)
+        >>> dm.setup("fit")
+        >>> x, y = next(iter(dm.train_dataloader()))
+        >>> tuple(x.shape), y.dtype
+        ((32, 1, 8, 8), torch.int64)
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.2,
+        split_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0.0 < value < 1.0:
+                raise ConfigValueError(
+                    f"data.{name}={value} is not valid: expected a fraction between 0 and 1. "
+                    f"Fix: data.{name}=0.15"
+                )
+        if val_fraction + test_fraction >= 1.0:
+            raise ConfigValueError(
+                f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction} leaves "
+                "no training data: expected a sum below 1. Fix: lower one of them"
+            )
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split_seed = split_seed
+        self.splits: dict[str, Split] = {}
+
+    def setup(self, stage: str) -> None:
+        if self.splits:
+            return
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1)
+        labels = torch.as_tensor(digits.target, dtype=torch.int64)
+        order = torch.randperm(
+            len(labels), generator=torch.Generator().manual_seed(self.split_seed)
+        )
+        n_test = round(len(order) * self.test_fraction)
+        n_val = round(len(order) * self.val_fraction)
+        parts = {
+            "test": order[:n_test],
+            "val": order[n_test : n_test + n_val],
+            "train": order[n_test + n_val :],
+        }
+        train = images[parts["train"]]
+        mean, std = train.mean(), train.std()
+        self.splits = {
+            name: ((images[idx] - mean) / std, labels[idx]) for name, idx in parts.items()
+        }
+
+    def _batches(self, split: str, *, shuffle: bool) -> TensorBatches:
+        # The shuffle seed follows the global seed (seed_everything), the split does not.
+        seed = int(torch.initial_seed() % 2**31)
+        return TensorBatches(self.splits[split], self.batch_size, shuffle=shuffle, seed=seed)
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val", shuffle=False)
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches("test", shuffle=False)

@@ -1,0 +1,86 @@
+"""Every exception lightning_args raises on purpose.
+
+Each one subclasses :class:`LightningArgsError` *and* the builtin that fits it, so callers can catch
+either ``lightning_args.ConfigValueError`` or plain ``ValueError``. They also subclass Hydra's
+``CompactHydraException``: when one escapes a Hydra app, Hydra prints its message alone, without a
+traceback, unless ``HYDRA_FULL_ERROR=1`` is set.
+
+Messages follow one shape: what key, what value, what was expected, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hydra.errors import CompactHydraException
+
+__all__ = [
+    "CheckpointError",
+    "ConfigKeyError",
+    "ConfigTypeError",
+    "ConfigValueError",
+    "LightningArgsError",
+    "MissingValueError",
+    "TargetError",
+    "UnknownOptionError",
+    "closest",
+    "suggest",
+]
+
+
+class LightningArgsError(CompactHydraException):
+    """Base class of the errors lightning_args raises for bad input."""
+
+
+class ConfigKeyError(LightningArgsError, KeyError):
+    """A config key that does not exist in its schema (usually a typo)."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ repr()s its argument, which would wrap the message in quotes.
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigTypeError(LightningArgsError, TypeError):
+    """A config value of the wrong type."""
+
+
+class ConfigValueError(LightningArgsError, ValueError):
+    """A config value of the right type that is not acceptable."""
+
+
+class MissingValueError(ConfigValueError):
+    """A required config value (``???``) that nobody set."""
+
+
+class UnknownOptionError(ConfigValueError):
+    """A config group option that does not exist, e.g. ``model=mpl``."""
+
+
+class TargetError(LightningArgsError, ImportError):
+    """A ``_target_`` that cannot be imported or called."""
+
+
+class CheckpointError(LightningArgsError, ValueError):
+    """A checkpoint that lacks what lightning_args needs to rebuild its model."""
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``word`` (a likely intended spelling), or ``None``.
+
+    >>> closest("max_epoch", ["max_steps", "max_epochs"])
+    'max_epochs'
+    """
+    import difflib
+
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str:
+    """``" Did you mean 'x'?"`` for the closest candidate, or ``""`` if none is close.
+
+    >>> suggest("mpl", ["cnn", "mlp"])
+    " Did you mean 'mlp'?"
+    """
+    match = closest(word, candidates)
+    return f" Did you mean '{match}'?" if match else ""

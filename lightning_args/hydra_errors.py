@@ -1,0 +1,142 @@
+"""Readable messages for Hydra's and OmegaConf's config errors.
+
+Hydra reports a composition error as its own message plus OmegaConf's (with ``full_key``,
+``reference_type``, ``object_type`` lines) and, for a typo, suggests ``+key=value``, which would
+*add* the misspelt key. These translations name the key, the value, what was expected and the
+fix, in a few lines.
+
+Hydra prints every error of a ``hydra.main`` app through ``hydra._internal.utils.run_and_report``
+and offers no hook there, so :func:`friendly_errors` wraps that function for the duration of the
+app: exceptions are translated, then reported by Hydra as before (compact message, exit code 1,
+the full traceback under ``HYDRA_FULL_ERROR=1``, which also turns translation off).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from typing import Any
+
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+from lightning_args.errors import (
+    ConfigKeyError as UnknownKeyError,
+)
+from lightning_args.errors import (
+    ConfigTypeError,
+    LightningArgsError,
+    UnknownOptionError,
+    closest,
+    suggest,
+)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """While active, Hydra reports config errors with the messages of :func:`translate`."""
+    import hydra._internal.utils as hydra_utils
+
+    original = hydra_utils.run_and_report
+
+    def run_and_report(func: Callable[[], Any]) -> Any:
+        return original(lambda: _translating(func))
+
+    hydra_utils.run_and_report = run_and_report
+    try:
+        yield
+    finally:
+        hydra_utils.run_and_report = original
+
+
+def _translating(func: Callable[[], Any]) -> Any:
+    try:
+        return func()
+    except Exception as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        friendly = translate(error)
+        if friendly is None:
+            raise
+        raise friendly from None
+
+
+def translate(error: BaseException) -> LightningArgsError | None:
+    """A lightning_args error with a readable message for ``error``, or ``None`` to keep it."""
+    if isinstance(error, MissingConfigException):
+        return _unknown_option(error)
+    if isinstance(error, ConfigCompositionException):
+        cause = error.__cause__
+        if isinstance(cause, ConfigKeyError | ConfigAttributeError):
+            return _unknown_key(error, cause)
+        if isinstance(cause, ValidationError):
+            return _wrong_value(cause)
+    return None
+
+
+def _unknown_option(error: MissingConfigException) -> LightningArgsError | None:
+    found = re.search(r"Could not find '(?:(.+)/)?([^'/]+)'", str(error))
+    if found is None or not error.options:
+        return None
+    group, option = found.group(1) or "", found.group(2)
+    options = sorted(error.options)
+    return UnknownOptionError(
+        f"unknown option '{option}' for config group '{group}'.{suggest(option, options)}\n"
+        f"  Available options: {', '.join(options)}\n"
+        f"  Fix: {group}=<one of them>"
+    )
+
+
+def _unknown_key(
+    error: ConfigCompositionException, cause: ConfigKeyError | ConfigAttributeError
+) -> LightningArgsError:
+    full_key = cause.full_key or str(cause.key)
+    parent = full_key.rpartition(".")[0]
+    keys = cause.parent_node.keys() if cause.parent_node is not None else []
+    valid = [str(k) for k in keys if not str(k).startswith("_") and str(k) != "hydra"]
+    # Hydra's message carries the override as it was typed: "use +trainer.max_epoch=3".
+    typed = re.search(r"use \+(\S+)", str(error))
+    override = typed.group(1) if typed else None
+    match = closest(str(cause.key), valid)
+    fix = "correct the key"
+    if match is not None:
+        right = f"{parent}.{match}" if parent else match
+        fix = f"{right}={override.partition('=')[2]}" if override else f"use '{right}'"
+    schema = f" ({cause.object_type_str})" if parent and cause.object_type_str else ""
+    return UnknownKeyError(
+        f"unknown key '{full_key}'"
+        + (f" in override '{override}'" if override else "")
+        + (f". Did you mean '{match}'?" if match else ".")
+        + f"\n  Keys of '{parent or '<root>'}'{schema}: {', '.join(valid)}"
+        + f"\n  Fix: {fix} (a leading '+' adds a new key on purpose)"
+    )
+
+
+def _wrong_value(cause: ValidationError) -> LightningArgsError:
+    full_key = cause.full_key or str(cause.key)
+    expected = _expected(cause)
+    return ConfigTypeError(
+        f"wrong value for '{full_key}': {cause.value!r} is not {expected}.\n"
+        f"  Fix: {full_key}=<{expected}>"
+    )
+
+
+def _expected(cause: ValidationError) -> str:
+    """What the schema wanted at the failing node, in words: "an int", "one of: min, max"."""
+    from omegaconf import ListConfig
+    from omegaconf._utils import type_str
+
+    if cause.child_node is not None:
+        ref = cause.child_node._metadata.ref_type
+    elif isinstance(cause.parent_node, ListConfig):
+        ref = cause.parent_node._metadata.element_type
+    else:
+        return "a valid value"
+    if isinstance(ref, type) and issubclass(ref, Enum):
+        return "one of: " + ", ".join(member.name for member in ref)
+    words = type_str(ref)
+    union = re.fullmatch(r"(?:Optional|Union)\[(.*)\]", words)
+    return " or ".join(union.group(1).split(", ")) if union else words

@@ -1,0 +1,137 @@
+"""``run.json``: the machine-readable record of one run, kept inside its run directory.
+
+The record is written when the run starts (``status: running``) and rewritten when it ends
+(``completed`` or ``failed`` with the error), always atomically, so a reader never sees half a
+file. It holds what is needed to trust and reproduce a result: seed, overrides, code version
+(git commit and dirty flag) and library versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RECORD_NAME = "run.json"
+VERSIONED_PACKAGES = ("lightning-args", "torch", "lightning", "hydra-core", "omegaconf", "optuna")
+
+
+@dataclass
+class GitInfo:
+    """The commit the code was at, and whether tracked files had uncommitted changes."""
+
+    commit: str
+    dirty: bool
+
+
+@dataclass
+class RunRecord:
+    """What ``run.json`` holds. Times are ISO 8601 in UTC; metrics are plain floats."""
+
+    id: str
+    status: str = "running"
+    started_at: str = ""
+    ended_at: str | None = None
+    duration_s: float | None = None
+    seed: int | None = None
+    overrides: list[str] = field(default_factory=list)
+    objective: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    checkpoints: dict[str, str | None] = field(default_factory=dict)
+    error: dict[str, str] | None = None
+    git: GitInfo | None = None
+    versions: dict[str, str | None] = field(default_factory=dict)
+    command: list[str] = field(default_factory=list)
+    host: str = ""
+    pid: int = 0
+
+    @classmethod
+    def start(
+        cls, run_dir: Path, *, seed: int | None, overrides: list[str], code_dir: Path
+    ) -> RunRecord:
+        """Create the record of a run that starts now and write it."""
+        record = cls(
+            id=run_dir.name,
+            started_at=_now(),
+            seed=seed,
+            overrides=list(overrides),
+            git=git_info(code_dir),
+            versions=package_versions(),
+            command=[sys.executable, *sys.argv],
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        record.write(run_dir)
+        return record
+
+    def finish(self, run_dir: Path, status: str, error: BaseException | None = None) -> None:
+        """Stamp the end time and final status, and write the record."""
+        self.status = status
+        self.ended_at = _now()
+        self.duration_s = round(
+            (
+                datetime.fromisoformat(self.ended_at) - datetime.fromisoformat(self.started_at)
+            ).total_seconds(),
+            3,
+        )
+        if error is not None:
+            self.error = {"type": type(error).__name__, "message": str(error)}
+        self.write(run_dir)
+
+    def write(self, run_dir: Path) -> None:
+        """Write ``run.json`` atomically (a temporary file, then a rename)."""
+        path = run_dir / RECORD_NAME
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=False) + "\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, run_dir: Path) -> RunRecord:
+        """Read the record of ``run_dir``."""
+        data = json.loads((run_dir / RECORD_NAME).read_text())
+        git = data.pop("git", None)
+        return cls(**data, git=GitInfo(**git) if git else None)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def git_info(directory: Path) -> GitInfo | None:
+    """The git commit of ``directory`` and whether tracked files differ from it; ``None`` when
+    ``directory`` is not in a git work tree (or git is not installed)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(directory), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return GitInfo(commit=commit, dirty=dirty)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a result depends on, read without importing them."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions

@@ -1,0 +1,141 @@
+"""Registers lightning_args' config groups in Hydra's ConfigStore, and its resolvers.
+
+After :func:`register` has run (importing ``lightning_args`` runs it; so does Hydra's plugin scan,
+through ``hydra_plugins/lightning_args_plugin``), any Hydra app can say in its primary config::
+
+    defaults:
+      - lightning_args        # the root schema, and run directories that never collide
+      - trainer: cpu
+      - optimizer: adamw
+      - scheduler: cosine
+      - logger: [csv, tensorboard]
+      - callbacks: [checkpoint, lr_monitor]
+      - model: my_model
+      - data: my_data
+      - _self_
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from lightning_args import config as c
+from lightning_args.demos import config as demos
+
+PROVIDER = "lightning_args"
+ROOT = "lightning_args"
+
+# group -> option name -> schema. Group options that may be chosen several at once are stored
+# under their own key (``logger.csv``) so that ``logger=[csv,tensorboard]`` keeps both.
+GROUPS: dict[str, dict[str, type[Any]]] = {
+    "trainer": {
+        "default": c.TrainerConfig,
+        "cpu": c.CPUTrainerConfig,
+        "gpu": c.GPUTrainerConfig,
+        "ddp": c.DDPTrainerConfig,
+        "debug": c.DebugTrainerConfig,
+    },
+    "optimizer": {"adam": c.AdamConfig, "adamw": c.AdamWConfig, "sgd": c.SGDConfig},
+    "scheduler": {
+        "cosine": c.CosineSchedulerConfig,
+        "step": c.StepSchedulerConfig,
+        "onecycle": c.OneCycleSchedulerConfig,
+    },
+}
+MULTI_GROUPS: dict[str, dict[str, type[Any]]] = {
+    "logger": {"csv": c.CSVLoggerConfig, "tensorboard": c.TensorBoardLoggerConfig},
+    "callbacks": {
+        "checkpoint": c.CheckpointConfig,
+        "early_stopping": c.EarlyStoppingConfig,
+        "lr_monitor": c.LearningRateMonitorConfig,
+        "rich_progress": c.RichProgressBarConfig,
+    },
+}
+
+# Schemas the demo app's YAML options extend (``defaults: [/schema/model/mlp@_here_]``).
+DEMO_SCHEMAS: dict[str, dict[str, type[Any]]] = {
+    "schema/model": {"mlp": demos.MLPClassifierConfig, "cnn": demos.CNNClassifierConfig},
+    "schema/data": {"digits": demos.DigitsDataConfig},
+}
+
+RUN_DIR = "${paths.output_root}/runs/${lightning_args.unique_dir:${now:%Y-%m-%d_%H-%M-%S}}"
+SWEEP_DIR = "${paths.output_root}/sweeps/${now:%Y-%m-%d_%H-%M-%S}"
+
+
+@dataclass
+class _Root(c.Config):
+    # Hydra merges this into its own ``hydra`` node; typed Any because Hydra owns the schema.
+    hydra: Any = field(
+        default_factory=lambda: {
+            "run": {"dir": RUN_DIR},
+            "sweep": {"dir": SWEEP_DIR, "subdir": "${hydra.job.num}"},
+        }
+    )
+
+
+_registered = False
+_lock = threading.Lock()
+
+
+def register() -> None:
+    """Store every group and resolver; idempotent and cheap (no torch import)."""
+    global _registered
+    with _lock:
+        if _registered:
+            return
+        cs = ConfigStore.instance()
+        cs.store(name=ROOT, node=_Root, provider=PROVIDER)
+        for group, options in GROUPS.items():
+            for name, node in options.items():
+                cs.store(group=group, name=name, node=node, provider=PROVIDER)
+        # ``scheduler=none`` must set the node to null, which only a global package can do.
+        cs.store(
+            group="scheduler",
+            name="none",
+            node={"scheduler": None},
+            package="_global_",
+            provider=PROVIDER,
+        )
+        for group, options in MULTI_GROUPS.items():
+            for name, node in options.items():
+                cs.store(
+                    group=group, name=name, node=node, package=f"{group}.{name}", provider=PROVIDER
+                )
+        for group, options in DEMO_SCHEMAS.items():
+            for name, node in options.items():
+                cs.store(group=group, name=name, node=node, provider=PROVIDER)
+        if not OmegaConf.has_resolver("lightning_args.unique_dir"):
+            OmegaConf.register_new_resolver("lightning_args.unique_dir", unique_dir)
+        _registered = True
+
+
+_unique_dirs: dict[str, str] = {}
+
+
+def unique_dir(name: str, *, _root_: Any = None) -> str:
+    """Return ``name``, or ``name-1``, ``name-2``... : the first that this call could create.
+
+    The directory is created with an atomic ``mkdir`` inside ``outputs/runs/``, so two runs that
+    start in the same second get two directories. Hydra resolves ``hydra.run.dir`` more than once
+    per run; the answer is memoised per process so every resolution agrees.
+    """
+    if name in _unique_dirs:
+        return _unique_dirs[name]
+    root = Path(OmegaConf.select(_root_, "paths.output_root", default="outputs")) / "runs"
+    root.mkdir(parents=True, exist_ok=True)
+    for i in itertools.count():
+        candidate = name if i == 0 else f"{name}-{i}"
+        try:
+            (root / candidate).mkdir()
+        except FileExistsError:
+            continue
+        _unique_dirs[name] = candidate
+        return candidate
+    raise AssertionError("unreachable")
