@@ -25,7 +25,7 @@ from lightning_args.record import RunRecord
 from lightning_args.store import register
 
 if TYPE_CHECKING:
-    from lightning_args.build import Built, build
+    from lightning_args.builder import Built, build
     from lightning_args.checkpoint import config_from_checkpoint, load_from_checkpoint
     from lightning_args.data import TensorBatches
     from lightning_args.module import ConfiguredModule
@@ -59,8 +59,8 @@ __all__ = [
 
 # Public names whose modules import torch/lightning: loaded on first access.
 _LAZY = {
-    "Built": "lightning_args.build",
-    "build": "lightning_args.build",
+    "Built": "lightning_args.builder",
+    "build": "lightning_args.builder",
     "config_from_checkpoint": "lightning_args.checkpoint",
     "load_from_checkpoint": "lightning_args.checkpoint",
     "TensorBatches": "lightning_args.data",
@@ -72,6 +72,10 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 register()

@@ -13,6 +13,7 @@ import functools
 import os
 import random
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,23 +106,48 @@ def train(cfg: DictConfig) -> float:
 
 
 def check_complete(cfg: DictConfig) -> None:
-    """Raise :class:`MissingValueError` naming every mandatory value (``???``) left unset."""
+    """Raise :class:`MissingValueError` naming every mandatory value (``???``) left unset.
+
+    A missing config group (``model``) is reported with the options it could take.
+    """
     missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        keys = ", ".join(missing)
-        example = " ".join(f"{key}=<value>" for key in missing)
-        raise MissingValueError(
-            f"missing required value{'s' if len(missing) > 1 else ''}: {keys}. "
-            f"Fix: set {'them' if len(missing) > 1 else 'it'} on the command line, e.g. {example}"
-        )
+    if not missing:
+        return
+    lines, fixes = [], []
+    for key in missing:
+        options = _group_options(key)
+        if options:
+            lines.append(f"{key} (a config group: choose one of: {', '.join(options)})")
+            fixes.append(f"{key}={options[0]}")
+        else:
+            lines.append(key)
+            fixes.append(f"{key}=<value>")
+    plural = len(missing) > 1
+    raise MissingValueError(
+        f"missing required value{'s' if plural else ''}: {'; '.join(lines)}.\n"
+        f"  Fix: set {'them' if plural else 'it'} on the command line, e.g. {' '.join(fixes)}"
+    )
+
+
+def _group_options(key: str) -> list[str]:
+    """The options of config group ``key`` when a Hydra app is running, else ``[]``."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    hydra = GlobalHydra.instance()
+    if not hydra.is_initialized():
+        return []
+    return sorted(hydra.config_loader().get_group_options(key.replace(".", "/")))
 
 
 def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> float:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from lightning_args.build import build
+    from lightning_args.builder import build
 
+    # lightning 2.6 on torch >= 2.13 warns about its own use of torch's pytree on every batch:
+    # noise a user cannot act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     pl.seed_everything(seed, workers=True, verbose=False)
     built = build(cfg)
     trainer = built.trainer

@@ -65,8 +65,9 @@ DEMO_SCHEMAS: dict[str, dict[str, type[Any]]] = {
     "schema/data": {"digits": demos.DigitsDataConfig},
 }
 
-RUN_DIR = "${paths.output_root}/runs/${lightning_args.unique_dir:${now:%Y-%m-%d_%H-%M-%S}}"
-SWEEP_DIR = "${paths.output_root}/sweeps/${now:%Y-%m-%d_%H-%M-%S}"
+_ROOT_DIR = "${oc.select:paths.output_root,outputs}"
+RUN_DIR = "${lightning_args.unique_dir:" + _ROOT_DIR + "/runs/${now:%Y-%m-%d_%H-%M-%S}}"
+SWEEP_DIR = _ROOT_DIR + "/sweeps/${now:%Y-%m-%d_%H-%M-%S}"
 
 
 @dataclass
@@ -119,23 +120,23 @@ def register() -> None:
 _unique_dirs: dict[str, str] = {}
 
 
-def unique_dir(name: str, *, _root_: Any = None) -> str:
-    """Return ``name``, or ``name-1``, ``name-2``... : the first that this call could create.
+def unique_dir(path: str) -> str:
+    """Return ``path``, or ``path-1``, ``path-2``...: the first directory this call could create.
 
-    The directory is created with an atomic ``mkdir`` inside ``outputs/runs/``, so two runs that
-    start in the same second get two directories. Hydra resolves ``hydra.run.dir`` more than once
-    per run; the answer is memoised per process so every resolution agrees.
+    Creation is an atomic ``mkdir``, so two runs that start in the same second (even on two
+    machines sharing the file system) get two directories. Hydra resolves ``hydra.run.dir`` more
+    than once per run; the answer is memoised per process so that every resolution agrees.
     """
-    if name in _unique_dirs:
-        return _unique_dirs[name]
-    root = Path(OmegaConf.select(_root_, "paths.output_root", default="outputs")) / "runs"
-    root.mkdir(parents=True, exist_ok=True)
+    if path in _unique_dirs:
+        return _unique_dirs[path]
+    base = Path(path)
+    base.parent.mkdir(parents=True, exist_ok=True)
     for i in itertools.count():
-        candidate = name if i == 0 else f"{name}-{i}"
+        candidate = base if i == 0 else base.with_name(f"{base.name}-{i}")
         try:
-            (root / candidate).mkdir()
+            candidate.mkdir()
         except FileExistsError:
             continue
-        _unique_dirs[name] = candidate
-        return candidate
+        _unique_dirs[path] = str(candidate)
+        return str(candidate)
     raise AssertionError("unreachable")

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lightning_args.errors import TargetError, suggest
+from lightning_args.errors import TargetError, closest
 
 
 def iter_targets(node: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
     """Yield ``(key, target)`` for every ``_target_`` in ``node``, depth first.
 
-    >>> from omegaconf import OmegaConf
-    >>> list(iter_targets(OmegaConf.create({"a": {"_target_": "x.Y", "b": [{"_target_": "z"}]}})))
+    >>> list(iter_targets({"a": {"_target_": "x.Y", "b": [{"_target_": "z"}]}}))
     [('a._target_', 'x.Y'), ('a.b.0._target_', 'z')]
     """
-    if isinstance(node, DictConfig):
-        items: Any = node.items_ex(resolve=False)
-    elif isinstance(node, ListConfig):
+    if isinstance(node, DictConfig | ListConfig):
+        node = OmegaConf.to_container(node, resolve=False)
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
         items = enumerate(node)
     else:
         return
@@ -70,10 +72,11 @@ def locate(target: str, key: str) -> Any:
     for i, attr in enumerate(parts[depth:], start=depth):
         if not hasattr(obj, attr):
             owner = ".".join(parts[:i])
-            hint = suggest(attr, [n for n in dir(obj) if not n.startswith("_")])
+            match = closest(attr, [n for n in dir(obj) if not n.startswith("_")])
             raise TargetError(
-                f"{key}={target!r}: {owner!r} has no attribute {attr!r}.{hint} "
-                "Fix: correct the name after the last dot"
+                f"{key}={target!r}: {owner!r} has no attribute {attr!r}."
+                + (f" Did you mean {match!r}? Fix: {key}={owner}.{match}" if match else "")
+                + ("" if match else f" Fix: correct the name after {owner!r}")
             )
         obj = getattr(obj, attr)
     if not callable(obj):

@@ -1,0 +1,67 @@
+"""Shared fixtures: the repository's app, composed configs and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import lightning_args
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+
+
+@pytest.fixture
+def compose_app(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
+    """Compose the example app's config with overrides; the run directory is a temp dir."""
+    lightning_args.register()
+
+    def _compose(*overrides: str) -> DictConfig:
+        return compose(
+            "config", overrides=[f"paths.run_dir={tmp_path / 'run'}", "trainer=debug", *overrides]
+        )
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        yield _compose
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_app(
+    *args: str,
+    cwd: Path,
+    script: Path = REPO / "train.py",
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> Result:
+    """Run ``train.py`` (or ``script``) in a subprocess whose outputs land under ``cwd``."""
+    full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    full_env.update({"PYTHONWARNINGS": "ignore", **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """The run directories under ``root/outputs/runs``."""
+    runs = root / "outputs" / "runs"
+    return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.exists() else []

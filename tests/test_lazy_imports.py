@@ -1,0 +1,67 @@
+"""``--help``, ``--cfg job`` and shell completion never import the heavy libraries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+HEAVY = ("torch", "lightning", "optuna", "sklearn")
+
+# Runs train.py as __main__ and reports, at exit, which heavy libraries got imported.
+PROBE = """
+import atexit, runpy, sys
+heavy = {heavy!r}
+def report():
+    found = sorted(h for h in heavy if h in sys.modules)
+    print("HEAVY_IMPORTED=" + ",".join(found), file=sys.stderr)
+atexit.register(report)
+sys.argv = ["train.py", *{args!r}]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        pytest.param(["--help"], {}, id="help"),
+        pytest.param(["--cfg", "job"], {}, id="cfg-job"),
+        pytest.param(["--cfg", "job", "model=cnn", "optimizer=sgd"], {}, id="cfg-job-overrides"),
+        pytest.param(["--info", "defaults"], {}, id="info"),
+        pytest.param(
+            ["--shell-completion", "query=bash"],
+            {"COMP_LINE": "python train.py trainer="},
+            id="shell-completion",
+        ),
+    ],
+)
+def test_cli_stays_light(args: list[str], env: dict[str, str]) -> None:
+    code = PROBE.format(heavy=HEAVY, args=args)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY_IMPORTED=\n" in proc.stderr, proc.stderr
+
+
+def test_shell_completion_lists_library_groups() -> None:
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--shell-completion", "query=bash"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COMP_LINE": "python train.py trainer="},
+    )
+    assert proc.returncode == 0, proc.stderr
+    for option in ("trainer=cpu", "trainer=gpu", "trainer=ddp", "trainer=debug"):
+        assert option in proc.stdout
