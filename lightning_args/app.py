@@ -10,6 +10,7 @@ and returns the objective value, so any Hydra sweeper can optimise it.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import random
 import sys
@@ -26,6 +27,7 @@ from lightning_args.record import RunRecord
 from lightning_args.store import register
 
 R = TypeVar("R")
+_log = logging.getLogger(__name__)
 
 
 def main(
@@ -102,6 +104,12 @@ def train(cfg: DictConfig) -> float:
         raise
     if record is not None:
         record.finish(run_dir, "completed")
+        _log.info(
+            "Run completed: %s=%.4f (objective). Everything is in %s",
+            cfg.objective.metric,
+            value,
+            run_dir,
+        )
     return value
 
 
@@ -145,9 +153,7 @@ def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> float
 
     from lightning_args.builder import build
 
-    # lightning 2.6 on torch >= 2.13 warns about its own use of torch's pytree on every batch:
-    # noise a user cannot act on.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    _quiet_lightning()
     pl.seed_everything(seed, workers=True, verbose=False)
     built = build(cfg)
     trainer = built.trainer
@@ -177,6 +183,32 @@ def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> float
             "last": _relative(checkpoint.last_model_path if checkpoint else "", cfg.paths.run_dir),
         }
     return value
+
+
+def _quiet_lightning() -> None:
+    """Drop the lines of Lightning's output that a user cannot act on, and print the rest once."""
+    # lightning 2.6 on torch >= 2.13 warns about its own use of torch's pytree on every batch.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # metrics.csv is written into the run directory, which already holds .hydra/ and run.json.
+    warnings.filterwarnings(
+        "ignore", message=r"Experiment logs directory .* exists and is not empty"
+    )
+    lightning_logger = logging.getLogger("lightning")
+    if logging.getLogger().handlers:
+        # `import lightning` gives its logger a console handler *and* lets records propagate to
+        # the root logger, which Hydra configured (console and <run_dir>/<app>.log): every line
+        # would print twice.
+        for handler in list(lightning_logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                lightning_logger.removeHandler(handler)
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdverts())
+
+
+class _NoAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
 
 
 def _objective(cfg: DictConfig, metrics: dict[str, float], checkpoint: Any) -> float:
