@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_args.errors import ConfigValueError, MissingValueError
-from lightning_args.hydra_errors import friendly_errors
+from lightning_args.hydra_patches import fast_help, friendly_errors
 from lightning_args.record import RunRecord
 from lightning_args.store import register
 
@@ -62,7 +62,7 @@ def main(
 
         @functools.wraps(task)
         def entry() -> R | None:
-            with friendly_errors():
+            with friendly_errors(), fast_help():
                 result: R | None = hydra_main()
             return result
 

@@ -5,20 +5,13 @@ Hydra reports a composition error as its own message plus OmegaConf's (with ``fu
 *add* the misspelt key. These translations name the key, the value, what was expected and the
 fix, in a few lines.
 
-Hydra prints every error of a ``hydra.main`` app through ``hydra._internal.utils.run_and_report``
-and offers no hook there, so :func:`friendly_errors` wraps that function for the duration of the
-app: exceptions are translated, then reported by Hydra as before (compact message, exit code 1,
-the full traceback under ``HYDRA_FULL_ERROR=1``, which also turns translation off).
+:func:`lightning_args.hydra_patches.friendly_errors` applies them to a ``hydra.main`` app.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import Enum
-from typing import Any
 
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
@@ -33,35 +26,6 @@ from lightning_args.errors import (
     closest,
     suggest,
 )
-
-
-@contextmanager
-def friendly_errors() -> Iterator[None]:
-    """While active, Hydra reports config errors with the messages of :func:`translate`."""
-    import hydra._internal.utils as hydra_utils
-
-    original = hydra_utils.run_and_report
-
-    def run_and_report(func: Callable[[], Any]) -> Any:
-        return original(lambda: _translating(func))
-
-    hydra_utils.run_and_report = run_and_report
-    try:
-        yield
-    finally:
-        hydra_utils.run_and_report = original
-
-
-def _translating(func: Callable[[], Any]) -> Any:
-    try:
-        return func()
-    except Exception as error:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        friendly = translate(error)
-        if friendly is None:
-            raise
-        raise friendly from None
 
 
 def translate(error: BaseException) -> LightningArgsError | None:

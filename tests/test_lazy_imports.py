@@ -26,20 +26,25 @@ runpy.run_path("train.py", run_name="__main__")
 
 
 @pytest.mark.parametrize(
-    ("args", "env"),
+    ("args", "env", "returncode"),
     [
-        pytest.param(["--help"], {}, id="help"),
-        pytest.param(["--cfg", "job"], {}, id="cfg-job"),
-        pytest.param(["--cfg", "job", "model=cnn", "optimizer=sgd"], {}, id="cfg-job-overrides"),
-        pytest.param(["--info", "defaults"], {}, id="info"),
+        pytest.param(["--help"], {}, 0, id="help"),
+        pytest.param(["--cfg", "job"], {}, 0, id="cfg-job"),
+        pytest.param(["--cfg", "job", "model=cnn", "optimizer=sgd"], {}, 0, id="cfg-job-overrides"),
+        pytest.param(["--info", "defaults"], {}, 0, id="info"),
         pytest.param(
             ["--shell-completion", "query=bash"],
             {"COMP_LINE": "python train.py trainer="},
+            0,
             id="shell-completion",
         ),
+        # Bad input is refused before anything heavy is imported.
+        pytest.param(["trainer.max_epoch=3"], {}, 1, id="unknown-key"),
+        pytest.param(["trainer.max_epochs=abc"], {}, 1, id="wrong-type"),
+        pytest.param(["model=mpl"], {}, 1, id="unknown-option"),
     ],
 )
-def test_cli_stays_light(args: list[str], env: dict[str, str]) -> None:
+def test_cli_stays_light(args: list[str], env: dict[str, str], returncode: int) -> None:
     code = PROBE.format(heavy=HEAVY, args=args)
     proc = subprocess.run(
         [sys.executable, "-c", code],
@@ -49,7 +54,7 @@ def test_cli_stays_light(args: list[str], env: dict[str, str]) -> None:
         timeout=60,
         env={**os.environ, **env},
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == returncode, proc.stderr
     assert "HEAVY_IMPORTED=\n" in proc.stderr, proc.stderr
 
 
@@ -65,3 +70,22 @@ def test_shell_completion_lists_library_groups() -> None:
     assert proc.returncode == 0, proc.stderr
     for option in ("trainer=cpu", "trainer=gpu", "trainer=ddp", "trainer=debug"):
         assert option in proc.stdout
+
+
+def test_fast_help_prints_what_hydra_prints() -> None:
+    """``--help`` reuses one config repository; the text must equal Hydra's own."""
+    code = (
+        "import sys, runpy, lightning_args.hydra_patches as p\n"
+        "p.HELP_FLAGS = ()  # turns the speed-up off\n"
+        "sys.argv = ['train.py', '--help']\n"
+        "runpy.run_path('train.py', run_name='__main__')\n"
+    )
+    plain = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    fast = subprocess.run(
+        [sys.executable, "train.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert plain.returncode == fast.returncode == 0
+    assert "trainer: cpu, ddp, debug, default, gpu" in fast.stdout
+    assert fast.stdout == plain.stdout

@@ -39,11 +39,14 @@ class TrainerConfig:
     gradient_clip_algorithm: str | None = None
     deterministic: bool | None = None
     benchmark: bool | None = None
+    enable_checkpointing: bool | None = None
     enable_progress_bar: bool | None = None
     enable_model_summary: bool | None = None
     detect_anomaly: bool = False
     sync_batchnorm: bool = False
     use_distributed_sampler: bool = True
+    inference_mode: bool = True
+    reload_dataloaders_every_n_epochs: int = 0
     profiler: str | None = None
     barebones: bool = False
 

@@ -16,8 +16,9 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class DigitsClassifier(ConfiguredModule):
-    """Cross-entropy training of ``self.net``; logs ``train/loss``, ``val/loss``, ``val/acc``,
-    ``test/loss`` and ``test/acc``. Subclasses only build ``self.net``.
+    """Cross-entropy training of ``self.net``; logs ``train/loss`` (mean over each logging
+    interval), ``val/loss``, ``val/acc``, ``test/loss`` and ``test/acc``. Subclasses only build
+    ``self.net``.
     """
 
     net: nn.Module
@@ -29,7 +30,7 @@ class DigitsClassifier(ConfiguredModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss = F.cross_entropy(self(x), y)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(y))
+        self.log_interval_mean("train/loss", loss, prog_bar=True)
         return loss
 
     def _evaluate(self, batch: Batch, stage: str) -> None:
