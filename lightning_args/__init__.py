@@ -6,8 +6,7 @@ first use, so ``train.py --help`` and ``--cfg job`` stay instant.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lightning_args.app import check_complete, main, train
 from lightning_args.config import Config, DataConfig, ModelConfig
@@ -21,6 +20,7 @@ from lightning_args.errors import (
     TargetError,
     UnknownOptionError,
 )
+from lightning_args.lazy import lazy_exports
 from lightning_args.record import RunRecord
 from lightning_args.store import register
 
@@ -68,14 +68,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 register()
