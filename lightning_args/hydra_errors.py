@@ -47,10 +47,11 @@ def _unknown_option(error: MissingConfigException) -> LightningArgsError | None:
         return None
     group, option = found.group(1) or "", found.group(2)
     options = sorted(error.options)
+    match = closest(option, options)
     return UnknownOptionError(
         f"unknown option '{option}' for config group '{group}'.{suggest(option, options)}\n"
         f"  Available options: {', '.join(options)}\n"
-        f"  Fix: {group}=<one of them>"
+        f"  Fix: {group}={match or '<one of them>'}"
     )
 
 

@@ -35,7 +35,12 @@ CASES = [
     ),
     pytest.param(
         ["model=mpl"],
-        ["unknown option 'mpl' for config group 'model'", "Did you mean 'mlp'?", "cnn, mlp"],
+        [
+            "unknown option 'mpl' for config group 'model'",
+            "Did you mean 'mlp'?",
+            "Available options: cnn, mlp",
+            "Fix: model=mlp",
+        ],
         id="unknown-option",
     ),
     pytest.param(
