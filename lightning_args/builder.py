@@ -43,8 +43,13 @@ def build(cfg: DictConfig) -> Built:
     check_targets(cfg)
     datamodule = _instantiate(cfg.data, "data", pl.LightningDataModule)
     module = _instantiate(cfg.model, "model", pl.LightningModule)
-    if isinstance(module, ConfiguredModule) and cfg.optimizer is not None:
-        module.set_optimization(Optimization.from_config(cfg.optimizer, cfg.scheduler))
+    manual: dict[str, Any] = {}
+    if isinstance(module, ConfiguredModule):
+        optimization = Optimization.from_config(cfg)
+        if optimization is not None:
+            module.set_optimization(optimization)
+        # Under manual optimization Lightning refuses both; each named optimizer applies them.
+        manual = {"gradient_clip_val": None, "accumulate_grad_batches": 1}
 
     resolved: dict[str, Any] = OmegaConf.to_container(  # type: ignore[assignment]
         cfg, resolve=True, enum_to_str=True
@@ -56,6 +61,7 @@ def build(cfg: DictConfig) -> Built:
         callbacks=[*callbacks, ConfigInCheckpoint(resolved)],
         logger=loggers or False,
         default_root_dir=cfg.paths.run_dir,
+        **manual,
         _convert_="all",
     )
     return Built(module=module, datamodule=datamodule, trainer=trainer)

@@ -161,3 +161,40 @@ def test_foreign_checkpoint_is_refused(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, path)
     with pytest.raises(lightning_args.CheckpointError, match="no lightning_args config"):
         lightning_args.load_from_checkpoint(path)
+
+
+def test_named_optimizers_from_config(compose_app: Compose) -> None:
+    cfg = compose_app("~optimizer", "~scheduler", "trainer.gradient_clip_val=0.5")
+    with open_dict(cfg):  # in YAML this is the app's (or an experiment's) config
+        cfg.merge_with(
+            {
+                "optimizers": {
+                    "body": {
+                        "optimizer": {
+                            "_target_": "torch.optim.Adam",
+                            "lr": 0.01,
+                            "betas": [0.5, 0.9],
+                        },
+                        "params": ["net.1"],
+                    },
+                    "head": {
+                        "optimizer": {"_target_": "torch.optim.SGD", "lr": 0.1},
+                        "params": ["net.4"],
+                        "frequency": 2,
+                        "scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR"},
+                    },
+                }
+            }
+        )
+    built = lightning_args.build(cfg)
+    specs = built.module._optimization.optimizers
+    assert list(specs) == ["body", "head"]
+    assert specs["head"].frequency == 2
+    assert specs["body"].gradient_clip_val == 0.5  # the trainer's, applied per name
+    assert built.trainer.gradient_clip_val is None  # Lightning refuses it in manual mode
+    built.trainer.fit(built.module, datamodule=built.datamodule)
+    body, head = built.trainer.optimizers
+    assert isinstance(head, torch.optim.SGD)
+    assert isinstance(body, torch.optim.Adam)
+    assert body.param_groups[0]["betas"] == (0.5, 0.9)
+    assert built.module.opt("head").steps == 3  # 5 batches, every other one

@@ -30,7 +30,7 @@ class Counting(ConfiguredModule):
 
 def test_interval_mean_is_logged_every_n_steps(tmp_path: Path) -> None:
     module = Counting()
-    module.set_optimization(Optimization(optimizer=partial(torch.optim.SGD, lr=0.1)))
+    module.set_optimization(Optimization.single(partial(torch.optim.SGD, lr=0.1)))
     trainer = pl.Trainer(
         max_epochs=1,
         log_every_n_steps=3,

@@ -8,8 +8,9 @@ hand-writes ``configure_optimizers`` for the common case.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from omegaconf import MISSING
 
@@ -112,3 +113,26 @@ class OneCycleSchedulerConfig(SchedulerConfig):
     anneal_strategy: str = "cos"
     div_factor: float = 25.0
     final_div_factor: float = 1e4
+
+
+@dataclass
+class NamedOptimizerConfig:
+    """One entry of ``optimizers``: an optimizer over some of the module's parameters.
+
+    ``params`` selects parameters by name: a glob (``"generator.*"``, ``"*.bias"``) or an attribute
+    path (``"generator"``, i.e. that submodule's parameters). Every trainable parameter must be
+    claimed by exactly one optimizer. The optimizer steps on every ``frequency``-th training
+    batch (``frequency: 5`` for a generator that steps once per 5 critic steps), after
+    ``accumulate`` backward passes; ``gradient_clip_val`` / ``accumulate`` left null take the
+    trainer's ``gradient_clip_val`` / ``accumulate_grad_batches``.
+    """
+
+    # Any: a plain ``{_target_: torch.optim.Adam, betas: [0.5, 0.9]}``, or an option of the
+    # ``optimizer`` group (``- /optimizer@optimizers.generator.optimizer: adam``), typed as such.
+    optimizer: Any = MISSING
+    params: list[str] = field(default_factory=lambda: ["*"])
+    scheduler: Any = None
+    frequency: int = 1
+    accumulate: int | None = None
+    gradient_clip_val: float | None = None
+    gradient_clip_algorithm: str = "norm"

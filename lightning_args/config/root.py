@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from lightning_args.config.objective import ObjectiveConfig
-from lightning_args.config.optim import OptimizerConfig, SchedulerConfig
+from lightning_args.config.optim import NamedOptimizerConfig, OptimizerConfig, SchedulerConfig
 from lightning_args.config.trainer import TrainerConfig
 
 
@@ -52,6 +52,8 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     optimizer: OptimizerConfig | None = None
     scheduler: SchedulerConfig | None = None
+    #: Several optimizers by name (GANs, meta-learning); used instead of ``optimizer``.
+    optimizers: dict[str, NamedOptimizerConfig] = field(default_factory=dict)
     logger: dict[str, Any] = field(default_factory=dict)
     callbacks: dict[str, Any] = field(default_factory=dict)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
