@@ -81,7 +81,8 @@ def make_optimizer(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
 def train_split() -> tuple[torch.Tensor, torch.Tensor]:
     datamodule = DigitsDataModule(batch_size=BATCH_SIZE)
     datamodule.setup("fit")
-    return datamodule.splits["train"]
+    train = datamodule.splits["train"]
+    return train["image"], train["label"]
 
 
 def hand_written(x: torch.Tensor, y: torch.Tensor) -> Run:
@@ -203,7 +204,8 @@ def main() -> None:
     cfg = compose_app(args.override)
     scheduler = cfg.scheduler._target_.rsplit(".", 1)[-1] if cfg.scheduler else None
     print(
-        f"lightning_args: model {cfg.model._target_.rsplit('.', 1)[-1]}, scheduler {scheduler}, "
+        f"lightning_args: model {cfg.model.encoder._target_.rsplit('.', 1)[-1]}, "
+        f"scheduler {scheduler}, "
         f"loggers {list(cfg.logger)}, trainer.log_every_n_steps={cfg.trainer.log_every_n_steps}"
     )
     times = ms_per_step(variants, args.epochs, args.repeats)

@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, open_dict
 
 import lightning_args
-from lightning_args.demos import CNNClassifier, DigitsDataModule, MLPClassifier
+from lightning_args.demos import Classifier, CNNEncoder, DigitsDataModule, MLPEncoder
 from lightning_args.targets import locate
 
 Compose = Callable[..., DictConfig]
@@ -21,7 +21,8 @@ Compose = Callable[..., DictConfig]
 
 def test_build_gives_module_datamodule_and_trainer(compose_app: Compose) -> None:
     built = lightning_args.build(compose_app("model=cnn", "logger=[csv,tensorboard]"))
-    assert isinstance(built.module, CNNClassifier)
+    assert isinstance(built.module, Classifier)
+    assert isinstance(built.module.encoder, CNNEncoder)
     assert isinstance(built.datamodule, DigitsDataModule)
     assert isinstance(built.trainer, pl.Trainer)
     kinds = {type(cb) for cb in built.trainer.callbacks}
@@ -147,12 +148,12 @@ def test_checkpoint_rebuilds_the_model_alone(compose_app: Compose, tmp_path: Pat
 
     restored = lightning_args.load_from_checkpoint(path)
 
-    assert isinstance(restored, MLPClassifier)
-    assert restored.hparams["hidden"] == list(cfg.model.hidden)
-    x = torch.randn(4, 1, 8, 8)
+    assert isinstance(restored, Classifier)
+    assert isinstance(restored.encoder, MLPEncoder)
+    x = {"image": torch.randn(4, 1, 8, 8)}
     built.module.eval()
     restored.eval()
-    torch.testing.assert_close(restored(x), built.module(x))
+    torch.testing.assert_close(restored(x)["logits"], built.module(x)["logits"])
     assert lightning_args.config_from_checkpoint(path)["trainer"]["max_epochs"] == 1
 
 
@@ -175,11 +176,11 @@ def test_named_optimizers_from_config(compose_app: Compose) -> None:
                             "lr": 0.01,
                             "betas": [0.5, 0.9],
                         },
-                        "params": ["net.1"],
+                        "params": ["encoder"],
                     },
                     "head": {
                         "optimizer": {"_target_": "torch.optim.SGD", "lr": 0.1},
-                        "params": ["net.4"],
+                        "params": ["head"],
                         "frequency": 2,
                         "scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR"},
                     },

@@ -54,11 +54,12 @@ CASES = [
         id="missing-value",
     ),
     pytest.param(
-        ["model._target_=lightning_args.demos.MLPClasifier"],
+        ["model._target_=lightning_args.demos.Clasifier"],
         [
-            "model._target_='lightning_args.demos.MLPClasifier'",
-            "has no attribute 'MLPClasifier'",
-            "Did you mean 'MLPClassifier'?",
+            "model._target_='lightning_args.demos.Clasifier'",
+            "has no attribute 'Clasifier'",
+            "Did you mean 'Classifier'?",
+            "Fix: model._target_=lightning_args.demos.Classifier",
         ],
         id="unknown-target-attribute",
     ),

@@ -43,7 +43,10 @@ def test_every_option_composes_with_its_schema(
         ("scheduler=cosine", "scheduler.T_max", None),
         ("scheduler=step", "scheduler.interval", c.optim.Interval.epoch),
         ("scheduler=onecycle", "scheduler._target_", "torch.optim.lr_scheduler.OneCycleLR"),
-        ("model=cnn", "model.channels", [32, 64]),
+        ("model=cnn", "model.encoder.channels", [32, 64]),
+        ("model/encoder=cnn", "model.encoder._target_", "lightning_args.demos.CNNEncoder"),
+        ("model/head=mlp", "model.head.hidden", 64),
+        ("model=cnn model/encoder=mlp", "model.encoder.hidden", [256]),
         ("data.batch_size=8", "data.batch_size", 8),
         ("trainer.limit_val_batches=0.5", "trainer.limit_val_batches", 0.5),
         ("trainer.limit_val_batches=3", "trainer.limit_val_batches", 3),
@@ -52,7 +55,7 @@ def test_every_option_composes_with_its_schema(
 def test_presets_and_overrides(
     compose_app: Compose, override: str, key: str, expected: Any
 ) -> None:
-    assert OmegaConf.select(compose_app(override), key) == expected
+    assert OmegaConf.select(compose_app(*override.split()), key) == expected
 
 
 @pytest.mark.parametrize(
@@ -63,8 +66,10 @@ def test_presets_and_overrides(
         "optimizer.lr=fast",
         "objective.mode=up",
         "scheduler=cosine scheduler.interval=daily",
-        "model.hiden=[3]",
-        "model.hidden=[a]",
+        "model.encoder.hiden=[3]",
+        "model.encoder.hidden=[a]",
+        "model/encoder=rnn",
+        "model.losses.ce.weight=heavy",
         "data.batch_size=1.5",
         "model=mpl",
     ],

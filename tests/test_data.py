@@ -75,7 +75,7 @@ def test_digits_split_is_fixed_by_split_seed_alone() -> None:
         torch.manual_seed(global_seed)
         dm = DigitsDataModule(split_seed=split_seed)
         dm.setup("fit")
-        return dm.splits["test"][1].tolist()
+        return dm.splits["test"]["label"].tolist()
 
     assert test_labels(0, 1) == test_labels(0, 2)
     assert test_labels(0, 1) != test_labels(1, 1)
@@ -84,11 +84,11 @@ def test_digits_split_is_fixed_by_split_seed_alone() -> None:
 def test_digits_splits_are_disjoint_and_complete() -> None:
     dm = DigitsDataModule(val_fraction=0.1, test_fraction=0.2)
     dm.setup("fit")
-    sizes = {name: len(split[1]) for name, split in dm.splits.items()}
+    sizes = {name: len(split["label"]) for name, split in dm.splits.items()}
     assert sum(sizes.values()) == 1797
     assert sizes["test"] == round(1797 * 0.2)
     assert sizes["val"] == round(1797 * 0.1)
-    x, _ = dm.splits["train"]
+    x = dm.splits["train"]["image"]
     assert abs(float(x.mean())) < 1e-4
     assert float(x.std()) == pytest.approx(1.0, abs=1e-3)
 

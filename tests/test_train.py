@@ -115,3 +115,15 @@ def test_two_runs_at_once_never_share_a_directory(tmp_path: Path) -> None:
     runs = run_dirs(tmp_path)
     assert len(runs) == 2
     assert all(_record(run)["status"] == "completed" for run in runs)
+
+
+@pytest.mark.parametrize("encoder", ["mlp", "cnn"])
+def test_encoders_are_a_config_group(tmp_path: Path, encoder: str) -> None:
+    result = run_app(f"model/encoder={encoder}", "trainer.max_epochs=5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = run_dirs(tmp_path)
+    record = _record(run)
+    assert record["overrides"][0] == f"model/encoder={encoder}"
+    assert record["metrics"]["test/acc"] >= 0.9
+    config = (run / ".hydra" / "config.yaml").read_text()
+    assert f"lightning_args.demos.{encoder.upper()}Encoder" in config

@@ -1,4 +1,4 @@
-"""Ready-made demo data and models: scikit-learn's 8x8 digits and two small classifiers.
+"""Ready-made demo data and models: scikit-learn's 8x8 digits and a composable classifier.
 
 Like ``lightning.pytorch.demos``, they make a first run possible with no download. The classes
 load lazily, so importing this package costs nothing until one is used.
@@ -11,19 +11,16 @@ from typing import TYPE_CHECKING
 from lightning_args.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from lightning_args.demos.classifiers import (
-        CNNClassifier,
-        DigitsClassifier,
-        MLPClassifier,
-    )
+    from lightning_args.demos.classifiers import Classifier, CNNEncoder, MLPEncoder, MLPHead
     from lightning_args.demos.digits import DigitsDataModule
 
-__all__ = ["CNNClassifier", "DigitsClassifier", "DigitsDataModule", "MLPClassifier"]
+__all__ = ["CNNEncoder", "Classifier", "DigitsDataModule", "MLPEncoder", "MLPHead"]
 
 _LAZY = {
-    "CNNClassifier": "lightning_args.demos.classifiers",
-    "DigitsClassifier": "lightning_args.demos.classifiers",
-    "MLPClassifier": "lightning_args.demos.classifiers",
+    "CNNEncoder": "lightning_args.demos.classifiers",
+    "Classifier": "lightning_args.demos.classifiers",
+    "MLPEncoder": "lightning_args.demos.classifiers",
+    "MLPHead": "lightning_args.demos.classifiers",
     "DigitsDataModule": "lightning_args.demos.digits",
 }
 

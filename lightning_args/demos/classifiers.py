@@ -1,105 +1,66 @@
-"""Two small image classifiers for the digits demo, sharing one training loop."""
+"""A digits classifier composed of parts: an encoder and a head, each its own config group."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lightning_args.errors import ConfigValueError
-from lightning_args.module import ConfiguredModule
-
-Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-class DigitsClassifier(ConfiguredModule):
-    """Cross-entropy training of ``self.net``; logs ``train/loss`` (mean over each logging
-    interval), ``val/loss``, ``val/acc``, ``test/loss`` and ``test/acc``. Subclasses only build
-    ``self.net``.
-    """
-
-    net: nn.Module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.net(x)
-        return logits
-
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = F.cross_entropy(self(x), y)
-        self.log_interval_mean("train/loss", loss, prog_bar=True)
-        return loss
-
-    def _evaluate(self, batch: Batch, stage: str) -> None:
-        x, y = batch
-        logits = self(x)
-        metrics = {
-            f"{stage}/loss": F.cross_entropy(logits, y),
-            f"{stage}/acc": (logits.argmax(dim=1) == y).float().mean(),
-        }
-        self.log_dict(metrics, prog_bar=True, batch_size=len(y))
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+from lightning_args.keyed import Batch, KeyedModule
+from lightning_args.terms import Term
 
 
-class MLPClassifier(DigitsClassifier):
-    """Flatten, then ``Linear -> ReLU -> Dropout`` per entry of ``hidden``, then a linear head.
+class MLPEncoder(nn.Module):
+    """Flatten, then ``Linear -> ReLU -> Dropout`` per entry of ``hidden``.
 
     Example:
-        >>> model = MLPClassifier(input_shape=(1, 8, 8), hidden=(32,), num_classes=10)
-        >>> tuple(model(torch.zeros(4, 1, 8, 8)).shape)
-        (4, 10)
+        >>> MLPEncoder(input_shape=(1, 8, 8), hidden=(32, 16)).out_features
+        16
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (1, 8, 8),
-        num_classes: int = 10,
-        hidden: Sequence[int] = (128,),
-        dropout: float = 0.0,
+        self, input_shape: Sequence[int], hidden: Sequence[int] = (128,), dropout: float = 0.0
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
             width = size
-        layers.append(nn.Linear(width, num_classes))
         self.net = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features: torch.Tensor = self.net(x)
+        return features
 
 
-class CNNClassifier(DigitsClassifier):
-    """``Conv -> BatchNorm -> ReLU -> MaxPool(2)`` per entry of ``channels``, then a linear head.
+class CNNEncoder(nn.Module):
+    """``Conv -> BatchNorm -> ReLU -> MaxPool(2)`` per entry of ``channels``, then flatten.
 
     Example:
-        >>> model = CNNClassifier(input_shape=(1, 8, 8), channels=(8, 16), num_classes=10)
-        >>> tuple(model(torch.zeros(4, 1, 8, 8)).shape)
-        (4, 10)
+        >>> CNNEncoder(input_shape=(1, 8, 8), channels=(8, 16)).out_features  # 16 x 2 x 2
+        64
     """
 
     def __init__(
         self,
-        input_shape: Sequence[int] = (1, 8, 8),
-        num_classes: int = 10,
+        input_shape: Sequence[int],
         channels: Sequence[int] = (32, 64),
         kernel_size: int = 3,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
         side = min(input_shape[1:])
         if side >> len(channels) < 1:
             raise ConfigValueError(
-                f"model.channels={list(channels)} pools {side}x{side} images {len(channels)} "
-                f"times: expected at most {side.bit_length() - 1} conv blocks. Fix: drop some"
+                f"model.encoder.channels={list(channels)} pools {side}x{side} images "
+                f"{len(channels)} times: expected at most {side.bit_length() - 1} conv blocks. "
+                "Fix: drop some"
             )
         layers: list[nn.Module] = []
         width = input_shape[0]
@@ -111,10 +72,63 @@ class CNNClassifier(DigitsClassifier):
                 nn.MaxPool2d(2),
             ]
             width = size
-        pooled = [s >> len(channels) for s in input_shape[1:]]
-        layers += [
-            nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(width * math.prod(pooled), num_classes),
-        ]
+        layers += [nn.Flatten(), nn.Dropout(dropout)]
         self.net = nn.Sequential(*layers)
+        self.out_features = width * math.prod(s >> len(channels) for s in input_shape[1:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features: torch.Tensor = self.net(x)
+        return features
+
+
+class MLPHead(nn.Sequential):
+    """``Linear -> ReLU -> Linear``: a head with one hidden layer."""
+
+    def __init__(self, in_features: int, out_features: int, hidden: int = 64) -> None:
+        super().__init__(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out_features))
+
+
+class Classifier(KeyedModule):
+    """``{"logits": head(encoder(batch[input_key]))}``, trained on the losses of its config.
+
+    ``encoder`` is a module with an ``out_features`` attribute; ``head`` is called as
+    ``head(in_features=encoder.out_features, out_features=num_classes)``, so both are config
+    groups that compose freely (``model/encoder=cnn model/head=mlp``).
+
+    Example:
+        >>> from functools import partial
+        >>> import torch.nn.functional as F
+        >>> from lightning_args.metrics import accuracy
+        >>> model = Classifier(
+        ...     encoder=MLPEncoder(input_shape=(1, 8, 8), hidden=(32,)),
+        ...     head=partial(torch.nn.Linear),
+        ...     losses={"ce": Term(F.cross_entropy, "logits", "label")},
+        ...     metrics={"acc": Term(accuracy, "logits", "label")},
+        ... )
+        >>> tuple(model({"image": torch.zeros(4, 1, 8, 8)})["logits"].shape)
+        (4, 10)
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head: Callable[..., nn.Module],
+        losses: Mapping[str, Term | Mapping[str, Any]],
+        metrics: Mapping[str, Term | Mapping[str, Any]] | None = None,
+        num_classes: int = 10,
+        input_key: str = "image",
+    ) -> None:
+        super().__init__(losses=losses, metrics=metrics)
+        width = getattr(encoder, "out_features", None)
+        if not isinstance(width, int):
+            raise ConfigValueError(
+                f"model.encoder ({type(encoder).__name__}) has no integer 'out_features': "
+                "expected an encoder that says how many features it outputs. Fix: set "
+                "self.out_features in its __init__"
+            )
+        self.encoder = encoder
+        self.head = head(in_features=width, out_features=num_classes)
+        self.input_key = input_key
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return {"logits": self.head(self.encoder(batch[self.input_key]))}

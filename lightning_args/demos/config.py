@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
 
 from lightning_args.config.root import DataConfig, ModelConfig
+from lightning_args.config.terms import TermConfig
 
 
 @dataclass
@@ -23,23 +27,62 @@ class DigitsDataConfig(DataConfig):
 
 
 @dataclass
-class MLPClassifierConfig(ModelConfig):
-    """A multi-layer perceptron over flattened images."""
+class MLPEncoderConfig:
+    """``model/encoder=mlp``: a multi-layer perceptron over flattened images."""
 
-    _target_: str = "lightning_args.demos.MLPClassifier"
+    _target_: str = "lightning_args.demos.MLPEncoder"
     input_shape: list[int] = field(default_factory=lambda: [1, 8, 8])
-    num_classes: int = 10
     hidden: list[int] = field(default_factory=lambda: [128])
     dropout: float = 0.0
 
 
 @dataclass
-class CNNClassifierConfig(ModelConfig):
-    """A small convolutional network: conv blocks, global average pooling, a linear head."""
+class CNNEncoderConfig:
+    """``model/encoder=cnn``: conv blocks, each halving the image."""
 
-    _target_: str = "lightning_args.demos.CNNClassifier"
+    _target_: str = "lightning_args.demos.CNNEncoder"
     input_shape: list[int] = field(default_factory=lambda: [1, 8, 8])
-    num_classes: int = 10
     channels: list[int] = field(default_factory=lambda: [32, 64])
     kernel_size: int = 3
     dropout: float = 0.0
+
+
+@dataclass
+class LinearHeadConfig:
+    """``model/head=linear``: one linear layer (its sizes come from the encoder and classes)."""
+
+    _target_: str = "torch.nn.Linear"
+    _partial_: bool = True
+
+
+@dataclass
+class MLPHeadConfig:
+    """``model/head=mlp``: a hidden layer, then the classes."""
+
+    _target_: str = "lightning_args.demos.MLPHead"
+    _partial_: bool = True
+    hidden: int = 64
+
+
+def _term(fn: str, **extra: object) -> TermConfig:
+    return TermConfig(
+        fn={"_target_": fn, "_partial_": True, **extra}, input="logits", target="label"
+    )
+
+
+@dataclass
+class ClassifierConfig(ModelConfig):
+    """``lightning_args.demos.Classifier``: ``model/encoder`` + ``model/head``, losses and
+    metrics declared by key (``logits`` from the model, ``label`` from the batch)."""
+
+    _target_: str = "lightning_args.demos.Classifier"
+    encoder: Any = MISSING
+    head: Any = MISSING
+    num_classes: int = 10
+    input_key: str = "image"
+    losses: dict[str, TermConfig] = field(
+        default_factory=lambda: {"ce": _term("torch.nn.functional.cross_entropy")}
+    )
+    metrics: dict[str, TermConfig] = field(
+        default_factory=lambda: {"acc": _term("lightning_args.metrics.accuracy")}
+    )

@@ -8,11 +8,11 @@ import torch
 from lightning_args.data import TensorBatches
 from lightning_args.errors import ConfigValueError
 
-Split = tuple[torch.Tensor, torch.Tensor]
+Split = dict[str, torch.Tensor]
 
 
 class DigitsDataModule(pl.LightningDataModule):
-    """1797 grey 8x8 images of digits 0-9, as ``(image, label)`` batches.
+    """1797 grey 8x8 images of digits 0-9, as ``{"image": ..., "label": ...}`` batches.
 
     Images are ``float32`` of shape ``(1, 8, 8)``, standardised with the training split's mean
     and standard deviation; labels are ``int64``. The split depends on ``split_seed`` only.
@@ -20,8 +20,8 @@ class DigitsDataModule(pl.LightningDataModule):
     Example:
         >>> dm = DigitsDataModule(batch_size=32)
         >>> dm.setup("fit")
-        >>> x, y = next(iter(dm.train_dataloader()))
-        >>> tuple(x.shape), y.dtype
+        >>> batch = next(iter(dm.train_dataloader()))
+        >>> tuple(batch["image"].shape), batch["label"].dtype
         ((32, 1, 8, 8), torch.int64)
     """
 
@@ -71,7 +71,8 @@ class DigitsDataModule(pl.LightningDataModule):
         train = images[parts["train"]]
         mean, std = train.mean(), train.std()
         self.splits = {
-            name: ((images[idx] - mean) / std, labels[idx]) for name, idx in parts.items()
+            name: {"image": (images[idx] - mean) / std, "label": labels[idx]}
+            for name, idx in parts.items()
         }
 
     def _batches(self, split: str, *, shuffle: bool) -> TensorBatches:
