@@ -38,14 +38,19 @@ CASES = [
         [
             "unknown option 'mpl' for config group 'model'",
             "Did you mean 'mlp'?",
-            "Available options: cnn, mlp",
+            "Available options: cnn, gan, mlp",
             "Fix: model=mlp",
         ],
         id="unknown-option",
     ),
     pytest.param(
         ["~model"],
-        ["missing required value: model", "choose one of: cnn, mlp", "Fix: set it", "model=cnn"],
+        [
+            "missing required value: model",
+            "choose one of: cnn, gan, mlp",
+            "Fix: set it",
+            "model=cnn",
+        ],
         id="missing-group",
     ),
     pytest.param(

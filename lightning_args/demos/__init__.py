@@ -13,8 +13,9 @@ from lightning_args.lazy import lazy_exports
 if TYPE_CHECKING:
     from lightning_args.demos.classifiers import Classifier, CNNEncoder, MLPEncoder, MLPHead
     from lightning_args.demos.digits import DigitsDataModule
+    from lightning_args.demos.gan import GAN
 
-__all__ = ["CNNEncoder", "Classifier", "DigitsDataModule", "MLPEncoder", "MLPHead"]
+__all__ = ["GAN", "CNNEncoder", "Classifier", "DigitsDataModule", "MLPEncoder", "MLPHead"]
 
 _LAZY = {
     "CNNEncoder": "lightning_args.demos.classifiers",
@@ -22,6 +23,7 @@ _LAZY = {
     "MLPEncoder": "lightning_args.demos.classifiers",
     "MLPHead": "lightning_args.demos.classifiers",
     "DigitsDataModule": "lightning_args.demos.digits",
+    "GAN": "lightning_args.demos.gan",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from omegaconf import MISSING
@@ -24,6 +25,7 @@ class DigitsDataConfig(DataConfig):
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     split_seed: int = 0
+    scale: str = "standard"
 
 
 @dataclass
@@ -86,3 +88,25 @@ class ClassifierConfig(ModelConfig):
     metrics: dict[str, TermConfig] = field(
         default_factory=lambda: {"acc": _term("lightning_args.metrics.accuracy")}
     )
+
+
+class GANLoss(str, Enum):
+    """``non_saturating``: the original GAN loss, -log D(G(z)) for the generator.
+    ``wgan_gp``: the Wasserstein loss with a gradient penalty on the critic."""
+
+    non_saturating = "non_saturating"
+    wgan_gp = "wgan_gp"
+
+
+@dataclass
+class GANConfig(ModelConfig):
+    """``lightning_args.demos.GAN``: MLP generator and discriminator over 8x8 images."""
+
+    _target_: str = "lightning_args.demos.GAN"
+    z_dim: int = 32
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    loss: GANLoss = GANLoss.non_saturating
+    gp_weight: float = 10.0
+    image_shape: list[int] = field(default_factory=lambda: [1, 8, 8])
+    eval_samples: int = 512
+    input_key: str = "image"

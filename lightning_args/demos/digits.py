@@ -15,7 +15,8 @@ class DigitsDataModule(pl.LightningDataModule):
     """1797 grey 8x8 images of digits 0-9, as ``{"image": ..., "label": ...}`` batches.
 
     Images are ``float32`` of shape ``(1, 8, 8)``, standardised with the training split's mean
-    and standard deviation; labels are ``int64``. The split depends on ``split_seed`` only.
+    and standard deviation (``scale="standard"``) or mapped to [-1, 1] (``scale="unit"``, for
+    a generator with a tanh output); labels are ``int64``. The split depends on ``split_seed`` only.
 
     Example:
         >>> dm = DigitsDataModule(batch_size=32)
@@ -31,8 +32,15 @@ class DigitsDataModule(pl.LightningDataModule):
         val_fraction: float = 0.15,
         test_fraction: float = 0.2,
         split_seed: int = 0,
+        scale: str = "standard",
     ) -> None:
         super().__init__()
+        if scale not in ("standard", "unit"):
+            raise ConfigValueError(
+                f"data.scale={scale!r} is not valid: expected 'standard' (zero mean, unit "
+                "variance) or 'unit' (pixels in [-1, 1]). Fix: data.scale=standard"
+            )
+        self.scale = scale
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0.0 < value < 1.0:
                 raise ConfigValueError(
@@ -68,8 +76,11 @@ class DigitsDataModule(pl.LightningDataModule):
             "val": order[n_test : n_test + n_val],
             "train": order[n_test + n_val :],
         }
-        train = images[parts["train"]]
-        mean, std = train.mean(), train.std()
+        if self.scale == "unit":  # pixels are 0..16
+            mean, std = torch.tensor(8.0), torch.tensor(8.0)
+        else:
+            train = images[parts["train"]]
+            mean, std = train.mean(), train.std()
         self.splits = {
             name: {"image": (images[idx] - mean) / std, "label": labels[idx]}
             for name, idx in parts.items()
