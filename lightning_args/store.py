@@ -61,10 +61,14 @@ MULTI_GROUPS: dict[str, dict[str, type[Any]]] = {
 
 # Schemas the demo app's YAML options extend (``defaults: [/schema/model/mlp@_here_]``).
 DEMO_SCHEMAS: dict[str, dict[str, type[Any]]] = {
-    "schema/model": {"classifier": demos.ClassifierConfig, "gan": demos.GANConfig},
+    "schema/model": {
+        "classifier": demos.ClassifierConfig,
+        "gan": demos.GANConfig,
+        "sinusoid_meta": demos.SinusoidMetaLearnerConfig,
+    },
     "schema/model/encoder": {"mlp": demos.MLPEncoderConfig, "cnn": demos.CNNEncoderConfig},
     "schema/model/head": {"linear": demos.LinearHeadConfig, "mlp": demos.MLPHeadConfig},
-    "schema/data": {"digits": demos.DigitsDataConfig},
+    "schema/data": {"digits": demos.DigitsDataConfig, "sinusoids": demos.SinusoidTasksConfig},
 }
 
 _ROOT_DIR = "${oc.select:paths.output_root,outputs}"

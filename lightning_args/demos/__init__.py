@@ -14,8 +14,18 @@ if TYPE_CHECKING:
     from lightning_args.demos.classifiers import Classifier, CNNEncoder, MLPEncoder, MLPHead
     from lightning_args.demos.digits import DigitsDataModule
     from lightning_args.demos.gan import GAN
+    from lightning_args.demos.meta import SinusoidMetaLearner, SinusoidTasks
 
-__all__ = ["GAN", "CNNEncoder", "Classifier", "DigitsDataModule", "MLPEncoder", "MLPHead"]
+__all__ = [
+    "GAN",
+    "CNNEncoder",
+    "Classifier",
+    "DigitsDataModule",
+    "MLPEncoder",
+    "MLPHead",
+    "SinusoidMetaLearner",
+    "SinusoidTasks",
+]
 
 _LAZY = {
     "CNNEncoder": "lightning_args.demos.classifiers",
@@ -24,6 +34,8 @@ _LAZY = {
     "MLPHead": "lightning_args.demos.classifiers",
     "DigitsDataModule": "lightning_args.demos.digits",
     "GAN": "lightning_args.demos.gan",
+    "SinusoidMetaLearner": "lightning_args.demos.meta",
+    "SinusoidTasks": "lightning_args.demos.meta",
 }
 
 

@@ -110,3 +110,32 @@ class GANConfig(ModelConfig):
     image_shape: list[int] = field(default_factory=lambda: [1, 8, 8])
     eval_samples: int = 512
     input_key: str = "image"
+
+
+class MetaAlgorithm(str, Enum):
+    """The outer update of meta-learning: first-order MAML or Reptile."""
+
+    fomaml = "fomaml"
+    reptile = "reptile"
+
+
+@dataclass
+class SinusoidMetaLearnerConfig(ModelConfig):
+    """``lightning_args.demos.SinusoidMetaLearner``: a regressor's meta-learned initialisation."""
+
+    _target_: str = "lightning_args.demos.SinusoidMetaLearner"
+    hidden: list[int] = field(default_factory=lambda: [40, 40])
+    inner_steps: int = 5
+    algorithm: MetaAlgorithm = MetaAlgorithm.fomaml
+    eval_lr: float = 0.01
+
+
+@dataclass
+class SinusoidTasksConfig(DataConfig):
+    """``lightning_args.demos.SinusoidTasks``: generated sinusoid regression tasks."""
+
+    _target_: str = "lightning_args.demos.SinusoidTasks"
+    train_tasks: int = 2000
+    eval_tasks: int = 100
+    shots: int = 10
+    seed: int = 0
