@@ -8,7 +8,9 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import lightning.pytorch as pl
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -31,6 +33,18 @@ def compose_app(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         yield _compose
+
+
+def quiet_trainer(root: Path, **kwargs: Any) -> pl.Trainer:
+    """A Trainer that logs, checkpoints and prints nothing unless a test asks for it."""
+    options: dict[str, Any] = {
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "default_root_dir": root,
+    }
+    return pl.Trainer(**{**options, **kwargs})
 
 
 @dataclass

@@ -7,14 +7,13 @@ import json
 from functools import partial
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import torch
 
 from lightning_args.demos import GAN, DigitsDataModule
 from lightning_args.demos.gan import image_grid, mmd2, save_png
 from lightning_args.optim import Optimization, OptimizerSpec
-from tests.conftest import run_app, run_dirs
+from tests.conftest import quiet_trainer, run_app, run_dirs
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +35,7 @@ def _train(loss: str, epochs: int, tmp_path: Path) -> GAN:
             }
         )
     )
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=epochs, num_sanity_val_steps=0)
     trainer.fit(gan, datamodule=DigitsDataModule(batch_size=32, scale="unit"))
     return gan
 

@@ -6,7 +6,6 @@ import csv
 from functools import partial
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,6 +17,7 @@ from lightning_args.keyed import KeyedModule
 from lightning_args.metrics import accuracy
 from lightning_args.optim import Optimization
 from lightning_args.terms import Term, evaluate
+from tests.conftest import quiet_trainer
 
 OUTPUTS = {"logits": torch.tensor([[2.0, 0.0]]), "features": torch.zeros(1, 3)}
 BATCH = {"image": torch.zeros(1, 2), "label": torch.tensor([0])}
@@ -77,13 +77,8 @@ def test_every_loss_and_metric_is_logged_by_name(tmp_path: Path) -> None:
     data = {"x": x, "label": (x[:, 0] > 0).long(), "value": x.sum(1)}
     module = TwoHeads()
     module.set_optimization(Optimization.single(partial(torch.optim.SGD, lr=0.1)))
-    trainer = pl.Trainer(
-        max_epochs=2,
-        log_every_n_steps=2,
-        logger=CSVLogger(tmp_path, name="", version=""),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, log_every_n_steps=2, logger=CSVLogger(tmp_path, name="", version="")
     )
     trainer.fit(module, TensorBatches(data, 8, shuffle=True), TensorBatches(data, 20))
     with (tmp_path / "metrics.csv").open() as f:

@@ -6,7 +6,6 @@ import json
 from functools import partial
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import torch
 from torch import nn
@@ -14,7 +13,7 @@ from torch import nn
 from lightning_args.demos import SinusoidMetaLearner, SinusoidTasks
 from lightning_args.demos.meta import adapt, regressor, sinusoid_tasks
 from lightning_args.optim import Optimization, OptimizerSpec
-from tests.conftest import run_app, run_dirs
+from tests.conftest import quiet_trainer, run_app, run_dirs
 
 
 def _meta_learn(algorithm: str, tmp_path: Path) -> SinusoidMetaLearner:
@@ -28,16 +27,7 @@ def _meta_learn(algorithm: str, tmp_path: Path) -> SinusoidMetaLearner:
             }
         )
     )
-    trainer = pl.Trainer(
-        max_epochs=2,
-        inference_mode=False,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=2, inference_mode=False, limit_val_batches=0)
     trainer.fit(learner, datamodule=SinusoidTasks(train_tasks=1500, shots=10, seed=0))
     return learner
 

@@ -6,13 +6,13 @@ import csv
 from functools import partial
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_args import ConfiguredModule, TensorBatches
 from lightning_args.optim import Optimization
+from tests.conftest import quiet_trainer
 
 
 class Counting(ConfiguredModule):
@@ -31,13 +31,8 @@ class Counting(ConfiguredModule):
 def test_interval_mean_is_logged_every_n_steps(tmp_path: Path) -> None:
     module = Counting()
     module.set_optimization(Optimization.single(partial(torch.optim.SGD, lr=0.1)))
-    trainer = pl.Trainer(
-        max_epochs=1,
-        log_every_n_steps=3,
-        logger=CSVLogger(tmp_path, name="", version=""),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, log_every_n_steps=3, logger=CSVLogger(tmp_path, name="", version="")
     )
     trainer.fit(module, train_dataloaders=TensorBatches((torch.zeros(9),), 1))
     with (tmp_path / "metrics.csv").open() as f:

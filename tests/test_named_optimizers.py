@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from lightning_args import CheckpointError, ConfiguredModule, ConfigValueError, TensorBatches
 from lightning_args.optim import Optimization, OptimizerSpec, SchedulerSpec, select_parameters
+from tests.conftest import quiet_trainer
 
 
 class Pair(ConfiguredModule):
@@ -65,14 +66,7 @@ class _StopAfterEpochs(pl.Callback):
 
 
 def _trainer(tmp_path: Path, epochs: int, **kwargs: object) -> pl.Trainer:
-    return pl.Trainer(
-        max_epochs=epochs,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        **kwargs,  # type: ignore[arg-type]
-    )
+    return quiet_trainer(tmp_path, max_epochs=epochs, enable_checkpointing=True, **kwargs)
 
 
 @pytest.mark.parametrize(
