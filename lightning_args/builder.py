@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ from lightning_args.errors import ConfigTypeError
 from lightning_args.module import ConfiguredModule
 from lightning_args.optim import Optimization
 from lightning_args.targets import check_targets
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,8 +32,9 @@ def build(cfg: DictConfig) -> Built:
     """Instantiate the module, the DataModule and the Trainer (with callbacks and loggers).
 
     Every ``_target_`` is checked before anything is instantiated, so a typo fails fast with the
-    key that holds it. A :class:`~lightning_args.ConfiguredModule` receives the ``optimizer`` and
-    ``scheduler`` configs; every checkpoint carries the resolved config.
+    key that holds it. A :class:`~lightning_args.ConfiguredModule` receives its named optimizers
+    (``optimizer`` and ``scheduler``, or ``optimizers``); every checkpoint carries the resolved
+    config.
 
     Example::
 
@@ -50,6 +54,12 @@ def build(cfg: DictConfig) -> Built:
             module.set_optimization(optimization)
         # Under manual optimization Lightning refuses both; each named optimizer applies them.
         manual = {"gradient_clip_val": None, "accumulate_grad_batches": 1}
+    elif cfg.optimizer is not None or cfg.get("optimizers"):
+        _log.warning(
+            "%s is not a lightning_args.ConfiguredModule: it configures its own optimizers, and "
+            "the config's optimizer/optimizers are not used",
+            type(module).__name__,
+        )
 
     resolved: dict[str, Any] = OmegaConf.to_container(  # type: ignore[assignment]
         cfg, resolve=True, enum_to_str=True

@@ -199,3 +199,13 @@ def test_named_optimizers_from_config(compose_app: Compose) -> None:
     assert isinstance(body, torch.optim.Adam)
     assert body.param_groups[0]["betas"] == (0.5, 0.9)
     assert built.module.opt("head").steps == 3  # 5 batches, every other one
+
+
+def test_a_plain_module_is_told_the_optimizer_config_is_unused(
+    compose_app: Compose, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = compose_app()
+    with open_dict(cfg):
+        cfg.model = {"_target_": "lightning.pytorch.demos.boring_classes.BoringModel"}
+    lightning_args.build(cfg)
+    assert "BoringModel is not a lightning_args.ConfiguredModule" in caplog.text
