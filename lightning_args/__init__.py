@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lightning_args.checkpoint import config_from_checkpoint, load_from_checkpoint
     from lightning_args.data import TensorBatches
     from lightning_args.module import ConfiguredModule
+    from lightning_args.runs import LoadedRun, load_run
 
 __version__ = "0.1.0"
 
@@ -42,6 +43,7 @@ __all__ = [
     "ConfiguredModule",
     "DataConfig",
     "LightningArgsError",
+    "LoadedRun",
     "MissingValueError",
     "ModelConfig",
     "RunRecord",
@@ -52,6 +54,7 @@ __all__ = [
     "check_complete",
     "config_from_checkpoint",
     "load_from_checkpoint",
+    "load_run",
     "main",
     "register",
     "train",
@@ -65,6 +68,8 @@ _LAZY = {
     "load_from_checkpoint": "lightning_args.checkpoint",
     "TensorBatches": "lightning_args.data",
     "ConfiguredModule": "lightning_args.module",
+    "LoadedRun": "lightning_args.runs",
+    "load_run": "lightning_args.runs",
 }
 
 

@@ -14,6 +14,7 @@ from lightning_args.checkpoint import ConfigInCheckpoint
 from lightning_args.errors import ConfigTypeError
 from lightning_args.module import ConfiguredModule
 from lightning_args.optim import Optimization
+from lightning_args.rng import RandomStateInCheckpoint
 from lightning_args.targets import check_targets
 
 _log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def build(cfg: DictConfig) -> Built:
     Every ``_target_`` is checked before anything is instantiated, so a typo fails fast with the
     key that holds it. A :class:`~lightning_args.ConfiguredModule` receives its named optimizers
     (``optimizer`` and ``scheduler``, or ``optimizers``); every checkpoint carries the resolved
-    config.
+    config and the random generators' states (so a resumed run draws what it would have).
 
     Example::
 
@@ -68,7 +69,7 @@ def build(cfg: DictConfig) -> Built:
     loggers = [instantiate(node, _convert_="all") for node in cfg.logger.values()]
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
-        callbacks=[*callbacks, ConfigInCheckpoint(resolved)],
+        callbacks=[*callbacks, ConfigInCheckpoint(resolved), RandomStateInCheckpoint()],
         logger=loggers or False,
         default_root_dir=cfg.paths.run_dir,
         **manual,

@@ -30,7 +30,7 @@ def config_from_checkpoint(path: str | Path) -> dict[str, Any]:
 
     Only plain data is read (``weights_only=True``): no code in the file runs.
     """
-    return _config_of(_read(path, "cpu"), path)
+    return config_of(read_checkpoint(path, "cpu"), path)
 
 
 def load_from_checkpoint(path: str | Path, map_location: str = "cpu") -> pl.LightningModule:
@@ -41,20 +41,27 @@ def load_from_checkpoint(path: str | Path, map_location: str = "cpu") -> pl.Ligh
         module = lightning_args.load_from_checkpoint("outputs/runs/<id>/checkpoints/best.ckpt")
         module.eval()
     """
+    checkpoint = read_checkpoint(path, map_location)
+    return module_of(checkpoint, config_of(checkpoint, path))
+
+
+def module_of(checkpoint: dict[str, Any], config: dict[str, Any]) -> pl.LightningModule:
+    """The module ``config`` describes, with the checkpoint's weights."""
     from hydra.utils import instantiate
 
-    checkpoint = _read(path, map_location)
-    module: pl.LightningModule = instantiate(_config_of(checkpoint, path)["model"], _convert_="all")
+    module: pl.LightningModule = instantiate(config["model"], _convert_="all")
     module.load_state_dict(checkpoint["state_dict"])
     return module
 
 
-def _read(path: str | Path, map_location: str) -> dict[str, Any]:
+def read_checkpoint(path: str | Path, map_location: str) -> dict[str, Any]:
+    """The checkpoint at ``path``, read as plain data only (``weights_only=True``)."""
     checkpoint: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=True)
     return checkpoint
 
 
-def _config_of(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
+def config_of(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The resolved config a checkpoint carries; :class:`CheckpointError` if it has none."""
     try:
         config: dict[str, Any] = checkpoint[CONFIG_KEY]["config"]
     except (KeyError, TypeError):

@@ -334,3 +334,52 @@ def test_optimizer_presets_compose_into_named_optimizers(tmp_path: Path) -> None
     body, head = built.trainer.optimizers
     assert (type(body), type(head)) == (torch.optim.Adam, torch.optim.SGD)
     assert body.param_groups[0]["lr"] == 0.01
+
+
+class _Dropped(Pair):
+    """Pair with dropout: its training draws from the global generator."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(2, 1))
+
+
+def test_resume_restores_the_random_generators(tmp_path: Path) -> None:
+    from lightning_args.rng import RandomStateInCheckpoint
+
+    def dropped() -> _Dropped:
+        torch.manual_seed(0)
+        module = _Dropped()
+        module.set_optimization(
+            Optimization({"first": _spec(params=("first",)), "second": _spec(params=("second",))})
+        )
+        return module
+
+    straight = dropped()
+    _trainer(tmp_path / "straight", 4, callbacks=[RandomStateInCheckpoint()]).fit(straight, _data())
+    interrupted = dropped()
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    callbacks = [checkpoints, _StopAfterEpochs(2), RandomStateInCheckpoint()]
+    _trainer(tmp_path / "half", 4, callbacks=callbacks).fit(interrupted, _data())
+    torch.manual_seed(12345)  # whatever the process drew since, the checkpoint decides
+    resumed = dropped()
+    _trainer(tmp_path / "resumed", 4, callbacks=[RandomStateInCheckpoint()]).fit(
+        resumed, _data(), ckpt_path=tmp_path / "ckpt" / "last.ckpt"
+    )
+    for (name, a), (_, b) in zip(
+        straight.named_parameters(), resumed.named_parameters(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_random_state_round_trips_through_a_weights_only_load(tmp_path: Path) -> None:
+    import random
+
+    import numpy as np
+
+    from lightning_args.rng import capture, restore
+
+    torch.save({"rng": capture()}, tmp_path / "state.pt")
+    expected = (random.random(), np.random.rand(), torch.rand(1))
+    restore(torch.load(tmp_path / "state.pt", weights_only=True)["rng"])
+    assert (random.random(), np.random.rand(), torch.rand(1)) == expected

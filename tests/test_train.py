@@ -56,6 +56,16 @@ def test_default_run_trains_to_95_percent_and_fills_its_directory(tmp_path: Path
         assert isinstance(record["git"]["dirty"], bool)
     assert "test/acc" in result.stdout  # the test table is printed
 
+    # The run loads back, ready for evaluation, and scores what its record says.
+    import lightning.pytorch as pl
+
+    import lightning_args
+
+    loaded = lightning_args.load_run(run)
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (scores,) = trainer.test(loaded.module, datamodule=loaded.datamodule, verbose=False)
+    assert scores["test/acc"] == pytest.approx(record["metrics"]["test/acc"], abs=1e-6)
+
 
 def test_cnn_with_sgd_and_cosine(tmp_path: Path) -> None:
     result = run_app(

@@ -1,0 +1,49 @@
+"""Loading a run back from its directory."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import DictConfig
+
+import lightning_args
+from lightning_args.demos import Classifier, DigitsDataModule
+
+Compose = Callable[..., DictConfig]
+
+
+@pytest.fixture
+def finished_run(compose_app: Compose) -> Path:
+    cfg = compose_app("trainer.enable_progress_bar=false", "trainer.max_epochs=2")
+    lightning_args.train(cfg)
+    return Path(cfg.paths.run_dir)
+
+
+def test_load_run_gives_module_data_and_config(finished_run: Path, tmp_path: Path) -> None:
+    moved = shutil.copytree(finished_run, tmp_path / "elsewhere")  # nothing points back
+    run = lightning_args.load_run(moved)
+
+    assert isinstance(run.module, Classifier)
+    assert not run.module.training
+    assert isinstance(run.datamodule, DigitsDataModule)
+    assert run.config.trainer.max_epochs == 2
+    assert run.record is not None
+    assert run.record.status == "completed"
+    assert run.checkpoint == moved / "checkpoints" / "best.ckpt"
+
+    run.datamodule.setup("test")
+    batch = next(iter(run.datamodule.test_dataloader()))
+    best = lightning_args.load_from_checkpoint(finished_run / "checkpoints" / "best.ckpt").eval()
+    torch.testing.assert_close(run.module(batch)["logits"], best(batch)["logits"])
+
+    last = lightning_args.load_run(moved, checkpoint="last")
+    assert last.checkpoint.name == "last.ckpt"
+
+
+def test_unknown_checkpoint_lists_those_present(finished_run: Path) -> None:
+    with pytest.raises(lightning_args.CheckpointError, match=r"best\.ckpt, last\.ckpt"):
+        lightning_args.load_run(finished_run, checkpoint="epoch3")
