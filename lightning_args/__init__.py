@@ -19,10 +19,12 @@ from lightning_args.errors import (
     MissingValueError,
     TargetError,
     UnknownOptionError,
+    UntrustedTargetError,
 )
 from lightning_args.lazy import lazy_exports
 from lightning_args.record import RunRecord
 from lightning_args.store import register
+from lightning_args.trust import allow_targets
 
 if TYPE_CHECKING:
     from lightning_args.builder import Built, build
@@ -50,6 +52,8 @@ __all__ = [
     "TargetError",
     "TensorBatches",
     "UnknownOptionError",
+    "UntrustedTargetError",
+    "allow_targets",
     "build",
     "check_complete",
     "config_from_checkpoint",

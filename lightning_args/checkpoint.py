@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 import torch
 
 from lightning_args.errors import CheckpointError
+from lightning_args.trust import check_trusted
 
 CONFIG_KEY = "lightning_args"
 
@@ -61,7 +62,8 @@ def read_checkpoint(path: str | Path, map_location: str) -> dict[str, Any]:
 
 
 def config_of(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
-    """The resolved config a checkpoint carries; :class:`CheckpointError` if it has none."""
+    """The resolved config a checkpoint carries, once every ``_target_`` in it is allowed
+    (:mod:`lightning_args.trust`); :class:`CheckpointError` if it has none."""
     try:
         config: dict[str, Any] = checkpoint[CONFIG_KEY]["config"]
     except (KeyError, TypeError):
@@ -70,4 +72,5 @@ def config_of(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
             "was not saved by a lightning_args run. Fix: load it with the module class's own "
             "load_from_checkpoint"
         ) from None
+    check_trusted(config, f"checkpoint {str(path)!r}")
     return config

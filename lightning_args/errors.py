@@ -23,6 +23,7 @@ __all__ = [
     "MissingValueError",
     "TargetError",
     "UnknownOptionError",
+    "UntrustedTargetError",
     "closest",
     "suggest",
 ]
@@ -58,6 +59,10 @@ class UnknownOptionError(ConfigValueError):
 
 class TargetError(LightningArgsError, ImportError):
     """A ``_target_`` that cannot be imported or called."""
+
+
+class UntrustedTargetError(LightningArgsError, PermissionError):
+    """A ``_target_`` in a config read back from a file that is not on the allow-list."""
 
 
 class CheckpointError(LightningArgsError, ValueError):
