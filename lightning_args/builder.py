@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_args.checkpoint import ConfigInCheckpoint
+from lightning_args.checkpoint import AtomicCheckpointIO, ConfigInCheckpoint
 from lightning_args.errors import ConfigTypeError
 from lightning_args.module import ConfiguredModule
 from lightning_args.optim import Optimization
@@ -35,7 +35,8 @@ def build(cfg: DictConfig) -> Built:
     Every ``_target_`` is checked before anything is instantiated, so a typo fails fast with the
     key that holds it. A :class:`~lightning_args.ConfiguredModule` receives its named optimizers
     (``optimizer`` and ``scheduler``, or ``optimizers``); every checkpoint carries the resolved
-    config and the random generators' states (so a resumed run draws what it would have).
+    config and the random generators' states (so a resumed run draws what it would have), and
+    is written atomically.
 
     Example::
 
@@ -72,6 +73,7 @@ def build(cfg: DictConfig) -> Built:
         callbacks=[*callbacks, ConfigInCheckpoint(resolved), RandomStateInCheckpoint()],
         logger=loggers or False,
         default_root_dir=cfg.paths.run_dir,
+        plugins=[AtomicCheckpointIO()],
         **manual,
         _convert_="all",
     )

@@ -1,17 +1,46 @@
-"""Checkpoints that carry the resolved config, so a model can be rebuilt from the file alone."""
+"""Checkpoints that carry the resolved config, so a model can be rebuilt from the file alone,
+and that are written atomically."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from lightning_args.errors import CheckpointError
 from lightning_args.trust import check_trusted
 
 CONFIG_KEY = "lightning_args"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write each checkpoint to a temporary file beside it, then rename it into place.
+
+    Lightning's own writer renames a temporary file from the system's temp directory, which is
+    a copy, not a rename, when that directory is on another file system: a kill during the copy
+    leaves a truncated ``last.ckpt``. Here the temporary file is ``.<name>.tmp`` in the same
+    folder, flushed to disk before ``os.replace``, so a reader sees the old file or the new one.
+    Remote paths (``s3://`` and the like) keep Lightning's writer.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None or "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        with tmp.open("wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
 
 
 class ConfigInCheckpoint(pl.Callback):
