@@ -24,6 +24,7 @@ __all__ = [
     "TargetError",
     "UnknownOptionError",
     "UntrustedTargetError",
+    "UsageError",
     "closest",
     "suggest",
 ]
@@ -63,6 +64,10 @@ class TargetError(LightningArgsError, ImportError):
 
 class UntrustedTargetError(LightningArgsError, PermissionError):
     """A ``_target_`` in a config read back from a file that is not on the allow-list."""
+
+
+class UsageError(LightningArgsError, ValueError):
+    """Bad arguments to the ``lightning-args`` command."""
 
 
 class CheckpointError(LightningArgsError, ValueError):

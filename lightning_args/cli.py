@@ -1,0 +1,220 @@
+"""``lightning-args``: look at run directories from the shell (training stays ``train.py``).
+
+    lightning-args runs [ROOT] [--status S] [--where KEY=VALUE]... [--sort METRIC] [--format F]
+    lightning-args show RUN
+    lightning-args diff RUN_A RUN_B
+
+Only ``run.json`` and ``.hydra/*.yaml`` are read: no torch import, so listing hundreds of runs
+takes a moment, not the seconds an import of torch costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightning_args.errors import LightningArgsError, UsageError
+from lightning_args.record import RECORD_NAME
+
+
+@dataclass
+class Run:
+    """A run directory and what its files say."""
+
+    path: Path
+    record: dict[str, Any]
+
+    def config(self) -> dict[str, Any]:
+        """The composed config (``.hydra/config.yaml``), interpolations left as written."""
+        import yaml
+
+        path = self.path / ".hydra" / "config.yaml"
+        loaded = yaml.safe_load(path.read_text()) if path.is_file() else None
+        return loaded if isinstance(loaded, dict) else {}
+
+    def row(self, metrics: Sequence[str]) -> dict[str, Any]:
+        objective = self.record.get("objective") or {}
+        values = self.record.get("metrics") or {}
+        return {
+            "run": str(self.path),
+            "status": self.record.get("status"),
+            "overrides": " ".join(self.record.get("overrides") or []),
+            "objective": objective.get("value"),
+            **{name: values.get(name) for name in metrics},
+            "duration_s": self.record.get("duration_s"),
+        }
+
+
+def find_runs(root: Path) -> Iterator[Run]:
+    """Every run under ``root`` (any depth), oldest first."""
+    for record in sorted(root.rglob(RECORD_NAME)):
+        try:
+            yield Run(record.parent, json.loads(record.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue  # a record being rewritten, or not ours
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``.
+
+    >>> flatten({"model": {"hidden": [1, 2]}, "seed": 3})
+    {'model.hidden': [1, 2], 'seed': 3}
+    """
+    if not isinstance(node, dict) or not node:
+        return {prefix: node} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat |= flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    return flat
+
+
+def _matches(run: Run, where: list[tuple[str, str]]) -> bool:
+    if not where:
+        return True
+    config = flatten(run.config())
+    return all(str(config.get(key)) == value for key, value in where)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UsageError(f"no directory {str(root)!r}: expected a folder of runs, e.g. outputs")
+    where = [_split(item) for item in args.where]
+    runs = [
+        r
+        for r in find_runs(root)
+        if (args.status is None or r.record.get("status") == args.status) and _matches(r, where)
+    ]
+    metrics = sorted({m for r in runs for m in (r.record.get("metrics") or {})})
+    shown = [m for m in metrics if args.all or m.startswith(("val/", "test/")) or m == args.sort]
+    rows = [r.row(shown) for r in runs]
+    if args.sort:
+        ranked = [row for row in rows if _number(row.get(args.sort))]
+        ranked.sort(key=lambda row: row[args.sort], reverse=args.desc)
+        rows = ranked + [row for row in rows if not _number(row.get(args.sort))]
+    _print(rows, args.format)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    run = _run(args.run)
+    print(json.dumps(run.record, indent=2))
+    print("\n# config (.hydra/config.yaml)")
+    print((run.path / ".hydra" / "config.yaml").read_text().rstrip())
+    checkpoints = sorted((run.path / "checkpoints").glob("*.ckpt"))
+    print("\n# checkpoints")
+    for path in checkpoints:
+        print(f"{path.name}  {path.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    a, b = _run(args.run_a), _run(args.run_b)
+    left, right = flatten(a.config()), flatten(b.config())
+    changed = 0
+    for key in sorted(left.keys() | right.keys()):
+        old, new = left.get(key, _ABSENT), right.get(key, _ABSENT)
+        if old != new:
+            changed += 1
+            print(f"{key}: {_shown(old)} -> {_shown(new)}")
+    if not changed:
+        print("same config")
+    return 0
+
+
+_ABSENT = object()
+
+
+def _shown(value: Any) -> str:
+    return "(absent)" if value is _ABSENT else json.dumps(value)
+
+
+def _run(path: str) -> Run:
+    root = Path(path)
+    if not (root / RECORD_NAME).is_file():
+        raise UsageError(
+            f"{path!r} is not a run directory: it has no {RECORD_NAME}. Expected a folder such "
+            "as outputs/runs/<date>_<time>. Fix: `lightning-args runs` lists them"
+        )
+    return Run(root, json.loads((root / RECORD_NAME).read_text()))
+
+
+def _split(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--where {item!r}: expected KEY=VALUE, e.g. --where model.num_classes=10")
+    return key, value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float)
+
+
+def _print(rows: list[dict[str, Any]], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    columns = list(dict.fromkeys(key for row in rows for key in row)) or ["run"]
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    # Piped, the table keeps its natural width rather than being cut to 80 columns.
+    Console(width=None if sys.stdout.isatty() else 10_000).print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``lightning-args``."""
+    top = argparse.ArgumentParser(prog="lightning-args", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    runs = sub.add_parser("runs", help="a table of runs")
+    runs.add_argument("root", nargs="?", default="outputs", help="folder of runs (outputs)")
+    runs.add_argument("--status", choices=["running", "completed", "failed"])
+    runs.add_argument("--where", action="append", default=[], metavar="KEY=VALUE")
+    runs.add_argument("--sort", metavar="COLUMN", help="e.g. objective, test/acc")
+    runs.add_argument("--desc", action="store_true", help="largest first")
+    runs.add_argument("--all", action="store_true", help="every metric, not only val/ test/")
+    runs.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    runs.set_defaults(func=cmd_runs)
+    show = sub.add_parser("show", help="record, config and checkpoints of a run")
+    show.add_argument("run")
+    show.set_defaults(func=cmd_show)
+    diff = sub.add_parser("diff", help="config differences between two runs")
+    diff.add_argument("run_a")
+    diff.add_argument("run_b")
+    diff.set_defaults(func=cmd_diff)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lightning-args`` console script."""
+    args = parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except LightningArgsError as error:
+        print(f"lightning-args: {error}", file=sys.stderr)
+        return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""``lightning-args runs | show | diff`` on real run directories, as subprocesses."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_app, run_dirs
+
+pytestmark = pytest.mark.slow
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_args.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two finished runs (mlp, cnn) and a failed one."""
+    root = tmp_path_factory.mktemp("workspace")
+    for overrides in (["model=mlp"], ["model=cnn"], ["objective.metric=val/nope"]):
+        run_app("trainer=debug", "trainer.enable_progress_bar=false", *overrides, cwd=root)
+    assert len(run_dirs(root)) == 3
+    return root
+
+
+def _json_rows(result: subprocess.CompletedProcess[str]) -> list[dict]:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_runs_lists_every_run_with_status_objective_and_metrics(workspace: Path) -> None:
+    rows = _json_rows(cli("runs", "outputs", "--format", "json", cwd=workspace))
+    assert [row["status"] for row in rows] == ["completed", "completed", "failed"]
+    assert rows[0]["overrides"].endswith("model=mlp")
+    assert isinstance(rows[0]["objective"], float)
+    assert isinstance(rows[0]["test/acc"], float)
+
+
+def test_runs_filters_and_sorts(workspace: Path) -> None:
+    completed = _json_rows(cli("runs", "--status", "completed", "--format", "json", cwd=workspace))
+    assert len(completed) == 2
+    cnn = _json_rows(
+        cli(
+            "runs",
+            "--where",
+            "model.encoder._target_=lightning_args.demos.CNNEncoder",
+            "--format",
+            "json",
+            cwd=workspace,
+        )
+    )
+    assert [row["overrides"].split()[-1] for row in cnn] == ["model=cnn"]
+    ranked = _json_rows(
+        cli("runs", "--sort", "test/acc", "--desc", "--format", "json", cwd=workspace)
+    )
+    scores = [row["test/acc"] for row in ranked if row["test/acc"] is not None]
+    assert scores == sorted(scores, reverse=True)
+    assert ranked[-1]["status"] == "failed"  # no score: last
+
+
+def test_runs_as_csv_and_table(workspace: Path) -> None:
+    result = cli("runs", "--format", "csv", cwd=workspace)
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 3
+    assert {"run", "status", "objective", "duration_s"} <= set(rows[0])
+    table = cli("runs", cwd=workspace)
+    assert table.returncode == 0
+    assert "completed" in table.stdout
+
+
+def test_show_and_diff(workspace: Path) -> None:
+    mlp, cnn, _ = run_dirs(workspace)
+    shown = cli("show", str(mlp), cwd=workspace)
+    assert shown.returncode == 0, shown.stderr
+    assert '"status": "completed"' in shown.stdout
+    assert "lightning_args.demos.MLPEncoder" in shown.stdout
+    assert "best.ckpt" in shown.stdout
+    diff = cli("diff", str(mlp), str(cnn), cwd=workspace)
+    assert diff.returncode == 0
+    assert (
+        'model.encoder._target_: "lightning_args.demos.MLPEncoder" -> '
+        '"lightning_args.demos.CNNEncoder"' in diff.stdout
+    )
+    assert "model.encoder.hidden" in diff.stdout  # only the MLP has it
+    assert "same config" in cli("diff", str(mlp), str(mlp), cwd=workspace).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "nowhere"], "'nowhere' is not a run directory"),
+        (["runs", "nowhere"], "no directory 'nowhere'"),
+        (["runs", "--where", "seed"], "expected KEY=VALUE"),
+    ],
+)
+def test_bad_arguments_get_one_line(workspace: Path, args: list[str], message: str) -> None:
+    result = cli(*args, cwd=workspace)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_listing_imports_no_torch(workspace: Path) -> None:
+    code = (
+        "import sys; from lightning_args.cli import main; main(['runs', '--format', 'json']); "
+        "print('TORCH' if 'torch' in sys.modules else 'NO_TORCH', file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=workspace, capture_output=True, text=True, timeout=60
+    )
+    assert result.stderr.strip().endswith("NO_TORCH")
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "lightning-args"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "runs" in result.stdout
