@@ -3,6 +3,7 @@
     lightning-args runs [ROOT] [--status S] [--where KEY=VALUE]... [--sort METRIC] [--format F]
     lightning-args show RUN
     lightning-args diff RUN_A RUN_B
+    lightning-args plot RUN... --metric val/acc [--out curves.png]
 
 Only ``run.json`` and ``.hydra/*.yaml`` are read: no torch import, so listing hundreds of runs
 takes a moment, not the seconds an import of torch costs.
@@ -128,6 +129,50 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for path in args.runs:
+        run = _run(path)
+        points = _curve(run.path / "metrics.csv", args.metric)
+        if not points:
+            logged = ", ".join(_logged(run.path / "metrics.csv")[:6]) or "none (no metrics.csv)"
+            raise UsageError(
+                f"{path!r} logged no {args.metric!r} in metrics.csv: expected a metric it logs, "
+                f"e.g. {logged}. Fix: --metric <one of them>"
+            )
+        label = f"{run.path.name} {' '.join(run.record.get('overrides') or [])}".strip()
+        axes.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
+    axes.set_xlabel("step")
+    axes.set_ylabel(args.metric)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(args.out, dpi=120)
+    print(args.out)
+    return 0
+
+
+def _curve(path: Path, metric: str) -> list[tuple[float, float]]:
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    return [(float(r["step"]), float(r[metric])) for r in rows if r.get(metric)]
+
+
+def _logged(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        header = next(csv.reader(f), [])
+    return [name for name in header if name not in ("epoch", "step")]
+
+
 _ABSENT = object()
 
 
@@ -202,6 +247,11 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("run_a")
     diff.add_argument("run_b")
     diff.set_defaults(func=cmd_diff)
+    plot = sub.add_parser("plot", help="learning curves of runs as a PNG")
+    plot.add_argument("runs", nargs="+")
+    plot.add_argument("--metric", default="val/acc")
+    plot.add_argument("--out", default="curves.png")
+    plot.set_defaults(func=cmd_plot)
     return top
 
 

@@ -129,3 +129,20 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "runs" in result.stdout
+
+
+def test_plot_draws_the_curves_of_several_runs(workspace: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    mlp, cnn, _ = run_dirs(workspace)
+    out = tmp_path / "curves.png"
+    result = cli(
+        "plot", str(mlp), str(cnn), "--metric", "val/acc", "--out", str(out), cwd=workspace
+    )
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as image:
+        assert image.size[0] > 400
+    missing = cli("plot", str(mlp), "--metric", "val/nope", cwd=workspace)
+    assert missing.returncode == 2
+    assert "logged no 'val/nope'" in missing.stderr
+    assert "val/acc" in missing.stderr  # names what it did log
