@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,6 +74,12 @@ def run_app(
         timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def read_record(run: Path) -> dict[str, Any]:
+    """A run directory's ``run.json``, as plain data."""
+    record: dict[str, Any] = json.loads((run / "run.json").read_text())
+    return record
 
 
 def run_dirs(root: Path) -> list[Path]:

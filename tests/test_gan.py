@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from functools import partial
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import torch
 from lightning_args.demos import GAN, DigitsDataModule
 from lightning_args.demos.gan import image_grid, mmd2, save_png
 from lightning_args.optim import Optimization, OptimizerSpec
-from tests.conftest import quiet_trainer, run_app, run_dirs
+from tests.conftest import quiet_trainer, read_record, run_app, run_dirs
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +86,7 @@ def test_gan_run_writes_samples_and_returns_its_quality(tmp_path: Path) -> None:
     with (run / "metrics.csv").open() as f:
         mmd = [float(row["val/mmd"]) for row in csv.DictReader(f) if row["val/mmd"]]
     assert len(mmd) == 2
-    record = json.loads((run / "run.json").read_text())
+    record = read_record(run)
     assert record["objective"]["metric"] == "val/mmd"
     assert record["objective"]["mode"] == "min"
     assert record["objective"]["value"] == pytest.approx(min(mmd))

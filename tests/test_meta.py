@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from torch import nn
 from lightning_args.demos import SinusoidMetaLearner, SinusoidTasks
 from lightning_args.demos.meta import adapt, regressor, sinusoid_tasks
 from lightning_args.optim import Optimization, OptimizerSpec
-from tests.conftest import quiet_trainer, run_app, run_dirs
+from tests.conftest import quiet_trainer, read_record, run_app, run_dirs
 
 
 def _meta_learn(algorithm: str, tmp_path: Path) -> SinusoidMetaLearner:
@@ -77,7 +76,7 @@ def test_experiment_runs_from_the_command_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = run_dirs(tmp_path)
-    record = json.loads((run / "run.json").read_text())
+    record = read_record(run)
     assert record["status"] == "completed"
     assert record["objective"]["metric"] == "val/query_loss"
     metrics = record["metrics"]

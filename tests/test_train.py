@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_app, run_dirs
+from tests.conftest import REPO, read_record, run_app, run_dirs
 
 pytestmark = pytest.mark.slow
-
-
-def _record(run: Path) -> dict:
-    return json.loads((run / "run.json").read_text())
 
 
 def test_default_run_trains_to_95_percent_and_fills_its_directory(tmp_path: Path) -> None:
@@ -34,7 +29,7 @@ def test_default_run_trains_to_95_percent_and_fills_its_directory(tmp_path: Path
     assert {"val/acc", "test/acc", "train/loss", "epoch"} <= set(rows[0])
     assert sum(1 for row in rows if row["val/acc"]) == 20  # one validation per epoch
 
-    record = _record(run)
+    record = read_record(run)
     assert record["status"] == "completed"
     assert record["error"] is None
     assert record["metrics"]["test/acc"] >= 0.95
@@ -78,7 +73,7 @@ def test_cnn_with_sgd_and_cosine(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = run_dirs(tmp_path)
-    record = _record(run)
+    record = read_record(run)
     assert record["status"] == "completed"
     assert record["overrides"][:2] == ["model=cnn", "optimizer=sgd"]
     assert record["metrics"]["test/acc"] > 0.5
@@ -97,7 +92,7 @@ def test_a_failed_run_says_so_in_its_record(tmp_path: Path) -> None:
     result = run_app("trainer=debug", "objective.metric=val/nope", cwd=tmp_path)
     assert result.returncode == 1
     (run,) = run_dirs(tmp_path)
-    record = _record(run)
+    record = read_record(run)
     assert record["status"] == "failed"
     assert "val/nope" in record["error"]["message"]
     assert record["ended_at"] is not None
@@ -124,7 +119,7 @@ def test_two_runs_at_once_never_share_a_directory(tmp_path: Path) -> None:
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     runs = run_dirs(tmp_path)
     assert len(runs) == 2
-    assert all(_record(run)["status"] == "completed" for run in runs)
+    assert all(read_record(run)["status"] == "completed" for run in runs)
 
 
 @pytest.mark.parametrize("encoder", ["mlp", "cnn"])
@@ -132,7 +127,7 @@ def test_encoders_are_a_config_group(tmp_path: Path, encoder: str) -> None:
     result = run_app(f"model/encoder={encoder}", "trainer.max_epochs=5", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = run_dirs(tmp_path)
-    record = _record(run)
+    record = read_record(run)
     assert record["overrides"][0] == f"model/encoder={encoder}"
     assert record["metrics"]["test/acc"] >= 0.9
     config = (run / ".hydra" / "config.yaml").read_text()

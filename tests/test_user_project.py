@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-from tests.conftest import run_app, run_dirs
+from tests.conftest import read_record, run_app, run_dirs
 
 MODULE = '''
 import torch
@@ -113,7 +112,7 @@ def test_outside_project_trains_with_library_groups(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = run_dirs(project)
-    record = json.loads((run / "run.json").read_text())
+    record = read_record(run)
     assert record["status"] == "completed"
     assert record["objective"]["value"] < 0.01  # it really learned the line
     assert (run / "checkpoints" / "last.ckpt").is_file()
