@@ -31,6 +31,11 @@ class Run:
     path: Path
     record: dict[str, Any]
 
+    @classmethod
+    def read(cls, directory: Path) -> Run:
+        """The run in ``directory`` (its ``run.json`` must exist)."""
+        return cls(directory, json.loads((directory / RECORD_NAME).read_text()))
+
     def config(self) -> dict[str, Any]:
         """The composed config (``.hydra/config.yaml``), interpolations left as written."""
         import yaml
@@ -56,7 +61,7 @@ def find_runs(root: Path) -> Iterator[Run]:
     """Every run under ``root`` (any depth), oldest first."""
     for record in sorted(root.rglob(RECORD_NAME)):
         try:
-            yield Run(record.parent, json.loads(record.read_text()))
+            yield Run.read(record.parent)
         except (OSError, json.JSONDecodeError):
             continue  # a record being rewritten, or not ours
 
@@ -187,7 +192,7 @@ def _run(path: str) -> Run:
             f"{path!r} is not a run directory: it has no {RECORD_NAME}. Expected a folder such "
             "as outputs/runs/<date>_<time>. Fix: `lightning-args runs` lists them"
         )
-    return Run(root, json.loads((root / RECORD_NAME).read_text()))
+    return Run.read(root)
 
 
 def _split(item: str) -> tuple[str, str]:
