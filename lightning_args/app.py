@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_args.errors import ConfigValueError, MissingValueError
-from lightning_args.hydra_patches import fast_help, friendly_errors
+from lightning_args.hydra_patches import fast_help, flags_first, friendly_errors
 from lightning_args.record import RunRecord
 from lightning_args.store import register
 
@@ -62,6 +62,7 @@ def main(
 
         @functools.wraps(task)
         def entry() -> R | None:
+            sys.argv[:] = flags_first(sys.argv)
             with friendly_errors(), fast_help():
                 result: R | None = hydra_main()
             return result
@@ -100,7 +101,8 @@ def train(cfg: DictConfig) -> float:
         value = _fit_and_test(cfg, seed, record)
     except BaseException as error:
         if record is not None:
-            record.finish(run_dir, "failed", error)
+            pruned = type(error).__name__ == "TrialPruned"  # optuna's; not imported for this
+            record.finish(run_dir, "pruned" if pruned else "failed", error)
         raise
     if record is not None:
         record.finish(run_dir, "completed")
@@ -155,11 +157,21 @@ def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> float
 
     _quiet_lightning()
     pl.seed_everything(seed, workers=True, verbose=False)
-    built = build(cfg)
+    reporter = _trial_reporter(cfg)
+    built = build(cfg, callbacks=[reporter] if reporter else [])
     trainer = built.trainer
     trainer.fit(built.module, datamodule=built.datamodule, ckpt_path=cfg.ckpt_path)
 
     fit_metrics = _scalars(trainer.callback_metrics)
+    if reporter is not None and reporter.pruned_at is not None:
+        import optuna
+
+        if record is not None:
+            record.metrics = fit_metrics
+        raise optuna.TrialPruned(
+            f"pruned after epoch {reporter.pruned_at}: "
+            f"{cfg.objective.metric}={reporter.last_value:.4g}"
+        )
     checkpoint = trainer.checkpoint_callback
     if not isinstance(checkpoint, ModelCheckpoint):
         checkpoint = None
@@ -183,6 +195,18 @@ def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> float
             "last": _relative(checkpoint.last_model_path if checkpoint else "", cfg.paths.run_dir),
         }
     return value
+
+
+def _trial_reporter(cfg: DictConfig) -> Any:
+    """In an Optuna sweep's job, the callback that reports to its trial; else ``None``."""
+    from lightning_args.sweep.trial import TrialLink
+
+    link = TrialLink.from_env()
+    if link is None:
+        return None
+    from lightning_args.sweep.pruning import TrialReporter
+
+    return TrialReporter(link, cfg.objective.metric)
 
 
 def _quiet_lightning() -> None:

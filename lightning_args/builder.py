@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +30,14 @@ class Built:
     trainer: pl.Trainer
 
 
-def build(cfg: DictConfig) -> Built:
+def build(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> Built:
     """Instantiate the module, the DataModule and the Trainer (with callbacks and loggers).
 
     Every ``_target_`` is checked before anything is instantiated, so a typo fails fast with the
     key that holds it. A :class:`~lightning_args.ConfiguredModule` receives its named optimizers
     (``optimizer`` and ``scheduler``, or ``optimizers``); every checkpoint carries the resolved
     config and the random generators' states (so a resumed run draws what it would have), and
-    is written atomically.
+    is written atomically. ``callbacks`` join those of the config.
 
     Example::
 
@@ -66,11 +67,16 @@ def build(cfg: DictConfig) -> Built:
     resolved: dict[str, Any] = OmegaConf.to_container(  # type: ignore[assignment]
         cfg, resolve=True, enum_to_str=True
     )
-    callbacks = [instantiate(node, _convert_="all") for node in cfg.callbacks.values()]
+    configured = [instantiate(node, _convert_="all") for node in cfg.callbacks.values()]
     loggers = [instantiate(node, _convert_="all") for node in cfg.logger.values()]
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
-        callbacks=[*callbacks, ConfigInCheckpoint(resolved), RandomStateInCheckpoint()],
+        callbacks=[
+            *configured,
+            *callbacks,
+            ConfigInCheckpoint(resolved),
+            RandomStateInCheckpoint(),
+        ],
         logger=loggers or False,
         default_root_dir=cfg.paths.run_dir,
         plugins=[AtomicCheckpointIO()],

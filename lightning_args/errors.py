@@ -21,6 +21,9 @@ __all__ = [
     "ConfigValueError",
     "LightningArgsError",
     "MissingValueError",
+    "SearchSpaceError",
+    "StorageError",
+    "SweepError",
     "TargetError",
     "UnknownOptionError",
     "UntrustedTargetError",
@@ -56,6 +59,18 @@ class MissingValueError(ConfigValueError):
 
 class UnknownOptionError(ConfigValueError):
     """A config group option that does not exist, e.g. ``model=mpl``."""
+
+
+class SearchSpaceError(ConfigValueError):
+    """A sweep's search space that cannot be searched (bad syntax, an empty range, ...)."""
+
+
+class StorageError(ConfigValueError):
+    """An Optuna storage that cannot be opened, or a study that does not fit the sweep."""
+
+
+class SweepError(LightningArgsError, RuntimeError):
+    """A sweep that stopped: too many of its trials failed."""
 
 
 class TargetError(LightningArgsError, ImportError):

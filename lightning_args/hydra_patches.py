@@ -89,3 +89,23 @@ def fast_help(argv: list[str] | None = None) -> Iterator[None]:
 
     with _replaced(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo", make):
         yield
+
+
+# Hydra's flags that take no value. argparse stops reading options at the first override, so
+# ``train.py model=gan -m`` works but ``train.py model=gan -m x=1`` does not: they move first.
+_FLAGS = frozenset({"-m", "--multirun", "-r", "--run", "--resolve"})
+
+
+def flags_first(argv: list[str]) -> list[str]:
+    """``argv`` with Hydra's value-less flags moved before the overrides.
+
+    >>> flags_first(["train.py", "model=gan", "-m", "hydra.sweeper.n_trials=6"])
+    ['train.py', '-m', 'model=gan', 'hydra.sweeper.n_trials=6']
+    >>> flags_first(["train.py", "--cfg", "job", "x=1"])
+    ['train.py', '--cfg', 'job', 'x=1']
+    """
+    script, args = argv[:1], argv[1:]
+    if "--" in args:
+        return argv
+    flags = [a for a in args if a in _FLAGS]
+    return [*script, *flags, *(a for a in args if a not in _FLAGS)]

@@ -28,6 +28,7 @@ from omegaconf import OmegaConf
 
 from lightning_args import config as c
 from lightning_args.demos import config as demos
+from lightning_args.sweep.names import study_name_resolver
 
 PROVIDER = "lightning_args"
 ROOT = "lightning_args"
@@ -120,6 +121,8 @@ def register() -> None:
                 cs.store(group=group, name=name, node=node, provider=PROVIDER)
         if not OmegaConf.has_resolver("lightning_args.unique_dir"):
             OmegaConf.register_new_resolver("lightning_args.unique_dir", unique_dir)
+        if not OmegaConf.has_resolver("lightning_args.study"):
+            OmegaConf.register_new_resolver("lightning_args.study", study_name_resolver)
         _registered = True
 
 

@@ -1,0 +1,561 @@
+"""The sweep: an Optuna study driven from the sweeper process, trials run by Hydra's launcher.
+
+    parse the search space -> check it composes -> open (or resume) the study
+    -> run trials, ``n_jobs`` at a time, each as soon as a slot frees -> record each outcome
+    -> write the summary and plots
+
+Each trial is one ``launcher.launch([overrides], initial_job_idx=trial.number)``: the job's
+directory is ``<sweep dir>/<trial number>``, unique across resumed sweeps. With an out-of-process
+launcher (joblib, submitit) ``n_jobs`` threads each launch one trial at a time, so a new trial
+starts whenever any finishes (no batch barrier). Hydra's basic launcher runs jobs in this
+process and changes its working directory and logging per job: trials then run one at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from optuna.trial import TrialState
+
+from lightning_args.errors import SearchSpaceError, StorageError, SweepError
+from lightning_args.hydra_errors import translate
+from lightning_args.sweep import report
+from lightning_args.sweep.names import study_name
+from lightning_args.sweep.space import Param, Space, parse, suggest
+from lightning_args.sweep.storage import open_storage
+from lightning_args.sweep.trial import TrialLink
+
+_log = logging.getLogger(__name__)
+
+# User attributes each trial carries in the storage.
+OVERRIDES = "overrides"  # the job's task overrides: ready to paste
+ERROR = "error"  # why a FAIL failed
+HOST, PID = "sweeper_host", "sweeper_pid"  # who runs it: a dead sweeper's RUNNING trials go back
+INTERRUPTED = "interrupted"  # a trial whose sweeper died: re-queued, not counted
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+_DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
+
+
+@dataclass
+class _Progress:
+    """What the trial threads share (under ``lock``)."""
+
+    budget: int
+    allowed_failures: float
+    started: int = 0
+    failed: int = 0
+    stop: bool = False
+    returns: list[tuple[int, JobReturn]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    running: dict[int, optuna.trial.Trial] = field(default_factory=dict)
+
+
+class OptunaSweep:
+    """One ``-m`` invocation of the sweeper."""
+
+    def __init__(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.hydra_context = hydra_context
+        self.config = config
+        self.settings: DictConfig = config.hydra.sweeper
+        self.sweep_dir = _pin_sweep_dir(config)
+        self.launcher: Launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+        self.in_process = type(self.launcher).__name__ == "BasicLauncher"
+        self.directions = _directions(self.settings.direction)
+        self.study_name: str = self.settings.study_name or study_name(
+            str(config.hydra.job.name), [str(o) for o in config.hydra.overrides.task]
+        )
+        self.storage: str = self.settings.storage or str(self.sweep_dir / "study.journal")
+        self._pruner_config: dict[str, Any] = _container(config.hydra.sweeper.pruner)
+        self._choices_cache: dict[tuple[str, ...], dict[str, str]] = {}
+        self._option_spaces: dict[tuple[str, str], Space | None] = {}
+        self._groups: dict[str, bool] = {}
+
+    # --- the lifecycle --------------------------------------------------------------------
+
+    def run(self, arguments: list[str]) -> list[list[JobReturn]]:
+        base, space = self._space(arguments)
+        self._check(base, space)
+        study = self._open_study()
+        self._requeue_interrupted(study)
+        done = sum(1 for t in study.get_trials(deepcopy=False) if _counts(t))
+        budget = max(0, int(self.settings.n_trials) - done)
+        if not space.params and not self._option_params(base, {}):
+            budget = min(budget, 0 if done else 1)  # nothing to tune: one run is the answer
+        self._save_multirun_config()
+        _log.info(
+            "Study %s (%s): %d of %d trials done, %d to run, %d at a time. Storage: %s",
+            self.study_name,
+            "/".join(self.directions),
+            done,
+            self.settings.n_trials,
+            budget,
+            self._workers(),
+            self.storage,
+        )
+        progress = _Progress(
+            budget=budget,
+            allowed_failures=float(self.settings.max_failure_rate) * int(self.settings.n_trials),
+        )
+        try:
+            self._run_trials(study, base, space, progress)
+        except BaseException:
+            self._interrupt(study, progress)
+            raise
+        summary = report.write(study, self.sweep_dir, plots=bool(self.settings.plots))
+        _log.info("%s", report.describe(summary))
+        if progress.stop:
+            failures = "".join(
+                f"\n  trial {f['number']}: {f['error'].splitlines()[0]}"
+                for f in summary["failed"][-3:]
+            )
+            raise SweepError(
+                f"sweep stopped: {progress.failed} trial(s) failed, more than "
+                f"hydra.sweeper.max_failure_rate={self.settings.max_failure_rate} of "
+                f"n_trials={self.settings.n_trials}.{failures}\n  Every failure is in "
+                f"{self.sweep_dir / report.SUMMARY}. Fix: remove the cause, or raise "
+                "max_failure_rate; re-running the same command continues the study."
+            )
+        return [[ret] for _, ret in sorted(progress.returns, key=lambda p: p[0])]
+
+    def _run_trials(
+        self, study: optuna.Study, base: list[str], space: Space, progress: _Progress
+    ) -> None:
+        workers = self._workers()
+        if self.settings.batched:
+            self._batch_loop(study, base, space, progress, workers)
+            return
+        if workers == 1:
+            self._trial_loop(study, base, space, progress)
+            return
+        errors: list[BaseException] = []
+
+        def loop() -> None:
+            try:
+                self._trial_loop(study, base, space, progress)
+            except BaseException as error:  # surfaced in the main thread below
+                errors.append(error)
+                with progress.lock:
+                    progress.stop = True
+
+        threads = [threading.Thread(target=loop, daemon=True) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.5)  # a bare join() would not let Ctrl-C through
+        if errors:
+            raise errors[0]
+
+    def _trial_loop(
+        self, study: optuna.Study, base: list[str], space: Space, progress: _Progress
+    ) -> None:
+        while True:
+            with progress.lock:
+                if progress.stop or progress.started >= progress.budget:
+                    return
+                progress.started += 1
+                trial = study.ask()
+                progress.running[trial.number] = trial
+                overrides = self._trial_overrides(trial, base, space)
+            ret = self._launch(trial, overrides)
+            with progress.lock:
+                del progress.running[trial.number]
+                progress.returns.append((trial.number, ret))
+                if self._tell(study, trial, ret) == TrialState.FAIL:
+                    progress.failed += 1
+                    if progress.failed > progress.allowed_failures:
+                        progress.stop = True
+
+    def _batch_loop(
+        self, study: optuna.Study, base: list[str], space: Space, progress: _Progress, size: int
+    ) -> None:
+        """``batched=true``: ``size`` trials per launch; a batch waits for its slowest trial."""
+        while not progress.stop and progress.started < progress.budget:
+            trials = [study.ask() for _ in range(min(size, progress.budget - progress.started))]
+            progress.started += len(trials)
+            jobs = [self._job(t, self._trial_overrides(t, base, space)) for t in trials]
+            progress.running.update({t.number: t for t in trials})
+            # Consecutive numbers (one sweeper, asked in a row): job index = trial number holds.
+            rets = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
+            for trial, ret in zip(trials, rets, strict=True):
+                del progress.running[trial.number]
+                progress.returns.append((trial.number, ret))
+                if self._tell(study, trial, ret) == TrialState.FAIL:
+                    progress.failed += 1
+            progress.stop = progress.failed > progress.allowed_failures
+
+    # --- one trial ------------------------------------------------------------------------
+
+    def _trial_overrides(
+        self, trial: optuna.trial.Trial, base: list[str], space: Space
+    ) -> list[str]:
+        """Sample the trial's values (define-by-run) and return the job's task overrides."""
+        chosen: dict[str, str] = {}
+        for param in space.params:
+            chosen[param.key] = param.override(suggest(trial, param))
+        taken = space.names()
+        # Options chosen by the values so far may make more keys tunable; those may choose
+        # further options (a depth of nested groups), hence the loop.
+        for _ in range(8):
+            extra = [p for p in self._option_params(base, chosen) if p.name not in taken]
+            if not extra:
+                break
+            for param in extra:
+                chosen[param.key] = param.override(suggest(trial, param))
+                taken.add(param.name)
+        overrides = [*base, *space.fixed, *chosen.values()]
+        trial.set_user_attr(OVERRIDES, overrides)
+        trial.set_user_attr(HOST, socket.gethostname())
+        trial.set_user_attr(PID, os.getpid())
+        return overrides
+
+    def _launch(self, trial: optuna.trial.Trial, overrides: list[str]) -> JobReturn:
+        try:
+            (ret,) = self.launcher.launch(
+                [self._job(trial, overrides)], initial_job_idx=trial.number
+            )
+        except Exception as error:  # the launcher itself failed (e.g. submission refused)
+            ret = JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
+        return ret
+
+    def _job(self, trial: optuna.trial.Trial, overrides: list[str]) -> list[str]:
+        """The trial's overrides plus what the job needs from the sweep (its directory, its
+        trial), as Hydra overrides that stay out of the job's task overrides."""
+        link = TrialLink(
+            storage=self.storage,
+            study_name=self.study_name,
+            trial_id=trial._trial_id,
+            number=trial.number,
+            n_objectives=len(self.directions),
+            pruner=self._pruner_config,
+        )
+        # The sweep directory travels as a literal: a job re-composes its config, and an
+        # interpolated one (the default names it after the command) would follow the job's
+        # overrides instead of the sweep's.
+        sweep_dir = str(self.sweep_dir).replace("'", "\\'")
+        return [*overrides, f"hydra.sweep.dir='{sweep_dir}'", link.to_override()]
+
+    def _tell(self, study: optuna.Study, trial: optuna.trial.Trial, ret: JobReturn) -> TrialState:
+        if ret.status == JobStatus.FAILED:
+            error = ret._return_value
+            if isinstance(error, optuna.TrialPruned):
+                study.tell(trial, state=TrialState.PRUNED)
+                _log.info("Trial %d pruned (%s)", trial.number, error)
+                return TrialState.PRUNED
+            return self._fail(study, trial, f"{type(error).__name__}: {error}")
+        values = _values(ret.return_value, len(self.directions))
+        if isinstance(values, str):
+            return self._fail(study, trial, values)
+        study.tell(trial, values)
+        _log.info(
+            "Trial %d finished: %s (%s)",
+            trial.number,
+            ", ".join(f"{v:.6g}" for v in values),
+            " ".join(trial.user_attrs.get(OVERRIDES, [])) or "no overrides",
+        )
+        return TrialState.COMPLETE
+
+    def _fail(self, study: optuna.Study, trial: optuna.trial.Trial, error: str) -> TrialState:
+        trial.set_user_attr(ERROR, error[:2000])
+        study.tell(trial, state=TrialState.FAIL)
+        _log.warning("Trial %d failed: %s", trial.number, error.splitlines()[0] if error else "")
+        return TrialState.FAIL
+
+    # --- the study --------------------------------------------------------------------------
+
+    def _open_study(self) -> optuna.Study:
+        storage = open_storage(self.storage)
+        sampler = _sampler(self.config.hydra.sweeper.sampler)
+        try:
+            existing = optuna.load_study(study_name=self.study_name, storage=storage)
+        except KeyError:
+            existing = None
+        if existing is not None:
+            stored = [d.name.lower() for d in existing.directions]
+            if stored != self.directions:
+                raise StorageError(
+                    f"study {self.study_name!r} in {self.storage} was created with direction "
+                    f"{stored}, not {self.directions}. Fix: hydra.sweeper.direction={stored} "
+                    "to continue it, or hydra.sweeper.study_name=<new name> for a new study"
+                )
+        return optuna.create_study(
+            study_name=self.study_name,
+            storage=storage,
+            sampler=sampler,
+            pruner=instantiate(self._pruner_config),
+            directions=[optuna.study.StudyDirection[d.upper()] for d in self.directions],
+            load_if_exists=True,
+        )
+
+    def _requeue_interrupted(self, study: optuna.Study) -> None:
+        """Trials left RUNNING by a sweeper that died: mark them failed, re-queue their values.
+
+        Only trials of dead processes on this host are touched: another machine's sweeper (a
+        distributed sweep) may still be running its trials.
+        """
+        host = socket.gethostname()
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            attrs = trial.user_attrs
+            if attrs.get(HOST) != host or _alive(attrs.get(PID)):
+                continue
+            study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            study.enqueue_trial(trial.params, skip_if_exists=False)
+            _log.info("Trial %d was interrupted: its values are queued again", trial.number)
+
+    def _interrupt(self, study: optuna.Study, progress: _Progress) -> None:
+        """On Ctrl-C or a crash: running trials become interrupted failures, values re-queued."""
+        for trial in list(progress.running.values()):
+            try:
+                study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
+                study.tell(trial, state=TrialState.FAIL)
+                study.enqueue_trial(trial.params, skip_if_exists=False)
+            except Exception:  # best effort while going down; the next start re-checks
+                _log.debug("could not release trial %d", trial.number, exc_info=True)
+
+    # --- the search space -------------------------------------------------------------------
+
+    def _space(self, arguments: list[str]) -> tuple[list[str], Space]:
+        """Split the command line into fixed overrides and searched ones; join ``params``."""
+        from_params = parse(_container(self.settings.params) or {}, where="hydra.sweeper.params")
+        from_line = parse(arguments, where="command line")
+        params = {p.name: p for p in from_params.params}
+        params.update({p.name: p for p in from_line.params})  # the command line wins
+        overridden = {p.name for p in from_line.params} | {_key(f) for f in from_line.fixed}
+        fixed = [f for f in from_params.fixed if _key(f) not in overridden]
+        params = {k: p for k, p in params.items() if k not in {_key(f) for f in from_line.fixed}}
+        return list(from_line.fixed), Space(tuple(params.values()), tuple(fixed))
+
+    def _check(self, base: list[str], space: Space) -> None:
+        """Compose the config with every choice (and each interval's bounds) before any job,
+        so a key that is not in the config or an option that does not exist fails now."""
+        first = {p.key: p.override(_first(p)) for p in space.params}
+        probes = [first]
+        for param in space.params:
+            for value in _probe_values(param)[1:]:
+                probes.append({**first, param.key: param.override(value)})
+        for probe in probes:
+            try:
+                self._choices([*base, *space.fixed, *probe.values()])
+            except (ConfigCompositionException, MissingConfigException) as error:
+                readable = translate(error)
+                if readable is None:
+                    raise
+                raise type(readable)(
+                    f"the search space does not fit the config: {readable}\n  (while checking "
+                    f"the trial {' '.join(probe.values())})"
+                ) from None
+
+    def _choices(self, overrides: list[str]) -> dict[str, str]:
+        """The config-group choices of a composed trial config (memoised)."""
+        key = tuple(overrides)
+        if key not in self._choices_cache:
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+            assert isinstance(choices, dict)
+            self._choices_cache[key] = {str(k): v for k, v in choices.items() if isinstance(v, str)}
+        return self._choices_cache[key]
+
+    def _option_params(self, base: list[str], chosen: dict[str, str]) -> list[Param]:
+        """Parameters declared by the options this trial uses (``search_space/<group>/<opt>``)."""
+        group_root = self.settings.search_space_group
+        if not group_root:
+            return []
+        group_overrides = [o for k, o in chosen.items() if self._is_group(k)]
+        params: list[Param] = []
+        for group, option in self._choices([*base, *group_overrides]).items():
+            if group.startswith("hydra/"):
+                continue
+            space = self._option_space(group_root, group, option)
+            if space is not None:
+                params.extend(space.params)
+        return params
+
+    def _is_group(self, key: str) -> bool:
+        """Whether an override key chooses a config group option (``model/encoder``, ``model``)
+        rather than setting a value (``model.width``)."""
+        name = key.lstrip("+~").split("@")[0]
+        if name not in self._groups:
+            loader = self.hydra_context.config_loader
+            self._groups[name] = "." not in name and bool(loader.get_group_options(name))
+        return self._groups[name]
+
+    def _option_space(self, root: str, group: str, option: str) -> Space | None:
+        cache_key = (group, option)
+        if cache_key not in self._option_spaces:
+            self._option_spaces[cache_key] = _load_option_space(
+                self.hydra_context, f"{root}/{group.split('@')[0]}", option, group
+            )
+        return self._option_spaces[cache_key]
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _workers(self) -> int:
+        n_jobs = max(1, int(self.settings.n_jobs))
+        if n_jobs > 1 and self.in_process:
+            _log.warning(
+                "hydra.sweeper.n_jobs=%d with the basic launcher, which runs jobs one at a time "
+                "in this process: trials run one at a time. For parallel trials add "
+                "hydra/launcher=joblib (or a submitit launcher).",
+                n_jobs,
+            )
+            return 1
+        return n_jobs
+
+    def _save_multirun_config(self) -> None:
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        path = self.sweep_dir / "multirun.yaml"
+        if not path.exists():  # a resumed sweep keeps the first one
+            OmegaConf.save(self.config, path)
+
+
+def _load_option_space(
+    hydra_context: HydraContext, group: str, option: str, choice_key: str
+) -> Space | None:
+    """``<root>/<group>/<option>.yaml``, its keys relative to where the option's node goes."""
+    loader = hydra_context.config_loader
+    if option not in loader.get_group_options(group):
+        return None
+    path = f"{group}/{option}"
+    for source in loader.get_sources():
+        if source.is_config(path):
+            result = source.load_config(path)
+            break
+    else:
+        return None
+    package = result.header.get("package")
+    if package in (None, "_group_"):
+        # The option's own package: its group path, unless the choice moved it (group@pkg).
+        group_path, _, moved = choice_key.partition("@")
+        package = moved or group_path.replace("/", ".")
+    prefix = "" if package == "_global_" else f"{package}."
+    entries = _flatten(OmegaConf.to_container(result.config), prefix)
+    return parse(entries, where=f"{path}.yaml")
+
+
+def _flatten(node: Any, prefix: str) -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix.rstrip("."): node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        out.update(_flatten(value, f"{prefix}{key}."))
+    return out
+
+
+def _pin_sweep_dir(config: DictConfig) -> Path:
+    """Resolve ``hydra.sweep.dir`` once, as an absolute path, and store it in the config.
+
+    Jobs then inherit the literal path instead of re-resolving an interpolation (which may
+    depend on the job's own overrides or the time).
+    """
+    sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+    with read_write(config.hydra.sweep), open_dict(config.hydra.sweep):
+        config.hydra.sweep.dir = str(sweep_dir)
+    return sweep_dir
+
+
+def _directions(direction: Any) -> list[str]:
+    raw = (
+        list(direction)
+        if isinstance(direction, Sequence | list) and not isinstance(direction, str)
+        else [direction]
+    )
+    out = []
+    for item in raw:
+        name = str(getattr(item, "value", item)).lower()
+        if name not in _DIRECTIONS:
+            raise SearchSpaceError(
+                f"hydra.sweeper.direction={direction!r}: expected minimize or maximize (or a "
+                "list of them for a multi-objective study). Fix: "
+                "hydra.sweeper.direction=maximize"
+            )
+        out.append(_DIRECTIONS[name])
+    return out
+
+
+def _sampler(node: Any) -> optuna.samplers.BaseSampler:
+    sampler = instantiate(node) if isinstance(node, DictConfig) else node
+    if not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise SearchSpaceError(
+            f"hydra.sweeper.sampler made a {type(sampler).__name__}, not an Optuna sampler. "
+            "Fix: hydra/sweeper/sampler=tpe (or random, cmaes, nsgaii, qmc)"
+        )
+    return sampler
+
+
+def _container(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def _values(value: Any, n_objectives: int) -> list[float] | str:
+    """The job's return as objective values, or why it is not one."""
+    items = (
+        list(value)
+        if isinstance(value, Sequence | tuple) and not isinstance(value, str)
+        else [value]
+    )
+    if len(items) != n_objectives:
+        return (
+            f"the task returned {value!r}: expected {n_objectives} value(s), one per "
+            "hydra.sweeper.direction"
+        )
+    try:
+        numbers = [float(v) for v in items]
+    except (TypeError, ValueError):
+        return f"the task returned {value!r}, not a number"
+    if not all(math.isfinite(v) for v in numbers):
+        return f"the task returned {value!r} (not finite)"
+    return numbers
+
+
+def _counts(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a stored trial counts toward ``n_trials``: finished, and not an interruption."""
+    return trial.state in _FINISHED and not trial.user_attrs.get(INTERRUPTED)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _first(param: Param) -> Any:
+    return _probe_values(param)[0]
+
+
+def _probe_values(param: Param) -> list[Any]:
+    dist = param.distribution
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return list(dist.choices)
+    low, high = dist.low, dist.high  # type: ignore[attr-defined]
+    return [low, high]
+
+
+def _key(line: str) -> str:
+    return line.split("=", 1)[0].lstrip("+~")

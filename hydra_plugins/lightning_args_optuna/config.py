@@ -1,0 +1,234 @@
+"""The sweeper's config: documented dataclasses, stored in Hydra's ConfigStore at import.
+
+The keys are those of ``hydra-optuna-sweeper`` (``sampler``, ``direction``, ``storage``,
+``study_name``, ``n_trials``, ``n_jobs``, ``max_failure_rate``, ``params``), so an app switches by
+changing the sweeper's name::
+
+    defaults:
+      - override /hydra/sweeper: lightning_args_optuna
+      - override /hydra/sweeper/sampler: tpe
+      - override /hydra/sweeper/pruner: median
+
+Importing this module is cheap (dataclasses only): Hydra imports it at every start-up.
+"""
+
+# No `from __future__ import annotations`: Hydra execs plugin modules before registering them
+# in sys.modules, and dataclasses then cannot resolve string annotations.
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+PROVIDER = "lightning_args_optuna"
+SWEEPER = "lightning_args_optuna"
+
+
+class Direction(str, Enum):
+    """Whether the objective returned by each job is minimised or maximised."""
+
+    minimize = "minimize"
+    maximize = "maximize"
+
+
+# --- samplers (hydra/sweeper/sampler=<name>) -----------------------------------------------
+
+
+@dataclass
+class SamplerConfig:
+    """Base of the sampler options; ``seed`` makes the sequence of suggestions repeatable."""
+
+    _target_: str = "???"
+    seed: int | None = None
+
+
+@dataclass
+class TPESamplerConfig(SamplerConfig):
+    """Tree-structured Parzen estimator (Optuna's default). ``multivariate`` and ``group`` model
+    parameters jointly, which suits conditional (define-by-run) spaces such as architecture
+    search; ``constant_liar`` keeps parallel workers from suggesting the same point."""
+
+    _target_: str = "optuna.samplers.TPESampler"
+    n_startup_trials: int = 10
+    multivariate: bool = False
+    group: bool = False
+    constant_liar: bool = False
+
+
+@dataclass
+class RandomSamplerConfig(SamplerConfig):
+    """Independent uniform sampling: the baseline."""
+
+    _target_: str = "optuna.samplers.RandomSampler"
+
+
+@dataclass
+class CmaEsSamplerConfig(SamplerConfig):
+    """CMA-ES for continuous spaces (needs the ``cmaes`` package)."""
+
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    n_startup_trials: int = 1
+
+
+@dataclass
+class NSGAIISamplerConfig(SamplerConfig):
+    """NSGA-II, for multi-objective studies (``direction: [minimize, minimize]``)."""
+
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    population_size: int = 50
+
+
+@dataclass
+class QMCSamplerConfig(SamplerConfig):
+    """Quasi-Monte Carlo (Sobol or Halton): evenly spread points."""
+
+    _target_: str = "optuna.samplers.QMCSampler"
+    qmc_type: str = "sobol"
+    scramble: bool = True
+
+
+# --- pruners (hydra/sweeper/pruner=<name>) -------------------------------------------------
+# A job rebuilds its study's pruner from this config (Optuna does not store pruners), so every
+# option must be plain data that ``hydra.utils.instantiate`` turns into the pruner.
+
+
+@dataclass
+class PrunerConfig:
+    """Base of the pruner options. Steps are epochs: each validation reports one value."""
+
+    _target_: str = "???"
+
+
+@dataclass
+class NopPrunerConfig(PrunerConfig):
+    """Never prune."""
+
+    _target_: str = "optuna.pruners.NopPruner"
+
+
+@dataclass
+class MedianPrunerConfig(PrunerConfig):
+    """Stop a trial whose value is worse than the median of earlier trials at the same step."""
+
+    _target_: str = "optuna.pruners.MedianPruner"
+    n_startup_trials: int = 5
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class PercentilePrunerConfig(PrunerConfig):
+    """Like median, at another percentile (``25.0`` keeps only the best quarter)."""
+
+    _target_: str = "optuna.pruners.PercentilePruner"
+    percentile: float = 25.0
+    n_startup_trials: int = 5
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class SuccessiveHalvingPrunerConfig(PrunerConfig):
+    """Asynchronous successive halving (ASHA): promote the best ``1/reduction_factor``."""
+
+    _target_: str = "optuna.pruners.SuccessiveHalvingPruner"
+    min_resource: Any = "auto"
+    reduction_factor: int = 4
+    min_early_stopping_rate: int = 0
+
+
+@dataclass
+class HyperbandPrunerConfig(PrunerConfig):
+    """Hyperband: several successive-halving brackets; ``max_resource`` is the epoch budget."""
+
+    _target_: str = "optuna.pruners.HyperbandPruner"
+    min_resource: int = 1
+    max_resource: Any = "auto"
+    reduction_factor: int = 3
+
+
+# --- the sweeper ---------------------------------------------------------------------------
+
+
+@dataclass
+class SweeperConfig:
+    """``hydra/sweeper=lightning_args_optuna``.
+
+    Attributes:
+        sampler: ``hydra/sweeper/sampler=tpe|random|cmaes|nsgaii|qmc``.
+        pruner: ``hydra/sweeper/pruner=none|median|percentile|successive_halving|hyperband``;
+            each job reports ``objective.metric`` after every validation and stops when pruned.
+        direction: ``minimize``/``maximize``, or a list of them for a multi-objective study
+            (the task then returns one value per direction).
+        storage: an Optuna storage URL (``sqlite:///x.db``, ``postgresql://...``) or a journal
+            file path (``*.journal``, or ``journal:<path>``). ``null``: a journal file inside the
+            sweep directory, so that re-running the same command resumes the study.
+        study_name: ``null``: derived from the command's overrides (the same command, the same
+            study).
+        n_trials: the study's total: trials already finished in the storage count toward it.
+        n_jobs: trials running at once. Each trial starts as soon as a slot frees (no batches);
+            needs an out-of-process launcher (``hydra/launcher=joblib`` or submitit).
+        max_failure_rate: the sweep stops once more than this fraction of ``n_trials`` failed
+            (raised, or returned NaN/inf). Pruned trials are not failures.
+        params: the search space, ``key: expression`` in Hydra's sweep syntax
+            (``choice(a,b)``, ``range(1,5)``, ``interval(0,1)``, ``int(interval(8,64))``,
+            ``tag(log, interval(1e-4,1e-1))``) or a plain value. Command-line sweeps join it.
+        search_space_group: where config-group options declare what they make tunable:
+            ``<search_space_group>/<group>/<option>.yaml`` is sampled only in trials that use
+            that option (define-by-run). ``null`` turns the lookup off.
+        plots: write PNG plots of the study into the sweep directory at the end.
+        batched: run trials in synchronous batches of ``n_jobs`` (one ``launch`` per batch,
+            each waiting for its slowest trial), as ``hydra-optuna-sweeper`` does. Only for
+            comparison (``benchmarks/sweep_efficiency.py``); the default starts trials as slots
+            free.
+    """
+
+    _target_: str = (
+        "hydra_plugins.lightning_args_optuna.lightning_args_optuna_sweeper."
+        "LightningArgsOptunaSweeper"
+    )
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "none"}])
+    sampler: Any = "???"
+    pruner: Any = "???"
+    direction: Any = Direction.minimize
+    storage: str | None = None
+    study_name: str | None = None
+    n_trials: int = 20
+    n_jobs: int = 1
+    max_failure_rate: float = 0.0
+    params: dict[str, Any] | None = None
+    search_space_group: str | None = "search_space"
+    plots: bool = True
+    batched: bool = False
+
+
+SAMPLERS: dict[str, type[SamplerConfig]] = {
+    "tpe": TPESamplerConfig,
+    "random": RandomSamplerConfig,
+    "cmaes": CmaEsSamplerConfig,
+    "nsgaii": NSGAIISamplerConfig,
+    "qmc": QMCSamplerConfig,
+}
+PRUNERS: dict[str, type[PrunerConfig]] = {
+    "none": NopPrunerConfig,
+    "median": MedianPrunerConfig,
+    "percentile": PercentilePrunerConfig,
+    "successive_halving": SuccessiveHalvingPrunerConfig,
+    "hyperband": HyperbandPrunerConfig,
+}
+
+
+def register() -> None:
+    """Store the sweeper and its sampler and pruner options."""
+    cs = ConfigStore.instance()
+    cs.store(group="hydra/sweeper", name=SWEEPER, node=SweeperConfig, provider=PROVIDER)
+    for name, sampler in SAMPLERS.items():
+        cs.store(group="hydra/sweeper/sampler", name=name, node=sampler, provider=PROVIDER)
+    for name, pruner in PRUNERS.items():
+        cs.store(group="hydra/sweeper/pruner", name=name, node=pruner, provider=PROVIDER)
+
+
+register()

@@ -1,0 +1,152 @@
+"""A study's results in its sweep directory: ``summary.yaml`` and PNG plots.
+
+The summary holds what a user acts on: the best value and its overrides (ready to paste), the
+counts by state, the failed trials with their errors, and for a multi-objective study the Pareto
+front. ``optimization_results.yaml`` repeats the best result in ``hydra-optuna-sweeper``'s form.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+_log = logging.getLogger(__name__)
+
+SUMMARY = "summary.yaml"
+PLOTS = "plots"
+
+
+def summarize(study: optuna.Study) -> dict[str, Any]:
+    """The summary of ``study`` as plain data (what :func:`write` saves)."""
+    trials = study.get_trials(deepcopy=False)
+    directions = [d.name.lower() for d in study.directions]
+    counts = Counter(t.state.name for t in trials if not t.user_attrs.get("interrupted"))
+    summary: dict[str, Any] = {
+        "study": study.study_name,
+        "direction": directions[0] if len(directions) == 1 else directions,
+        "trials": {state.name: counts.get(state.name, 0) for state in TrialState},
+        "interrupted": sum(1 for t in trials if t.user_attrs.get("interrupted")),
+    }
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if complete and len(directions) == 1:
+        best = study.best_trial
+        summary["best"] = _trial(best)
+    elif complete:
+        summary["pareto_front"] = [_trial(t) for t in study.best_trials]
+    summary["failed"] = [
+        {"number": t.number, "error": t.user_attrs.get("error", "unknown")}
+        for t in trials
+        if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")
+    ]
+    return summary
+
+
+def write(study: optuna.Study, sweep_dir: Path, *, plots: bool = True) -> dict[str, Any]:
+    """Write ``summary.yaml`` (and ``optimization_results.yaml``, and plots) into ``sweep_dir``."""
+    summary = summarize(study)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_yaml(sweep_dir / SUMMARY, summary)
+    if "best" in summary:
+        best = summary["best"]
+        _atomic_yaml(
+            sweep_dir / "optimization_results.yaml",
+            {
+                "name": "lightning_args_optuna",
+                "best_params": best["params"],
+                "best_value": best["value"],
+            },
+        )
+    if plots:
+        summary["plots"] = [str(p.relative_to(sweep_dir)) for p in plot(study, sweep_dir / PLOTS)]
+        _atomic_yaml(sweep_dir / SUMMARY, summary)
+    return summary
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """A few lines for the console."""
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in summary["trials"].items() if n)
+    lines = [f"Study {summary['study']}: {counts or 'no trials'}"]
+    if "best" in summary:
+        best = summary["best"]
+        lines.append(f"  Best: trial {best['number']}, value {best['value']:.6g}")
+        lines.append(f"  Overrides: {' '.join(best['overrides'])}")
+    for trial in summary.get("pareto_front", []):
+        lines.append(f"  Pareto: trial {trial['number']}, values {trial['values']}")
+    for failed in summary["failed"]:
+        lines.append(f"  Failed: trial {failed['number']}: {failed['error'].splitlines()[0]}")
+    return "\n".join(lines)
+
+
+def plot(study: optuna.Study, out_dir: Path) -> list[Path]:
+    """PNG plots: history, parameter importances, parallel coordinates, intermediate values.
+
+    A plot that does not apply (no completed trial, a single parameter, no intermediate values)
+    is skipped with a log line saying why.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    multi = len(study.directions) > 1
+    target: Callable[[FrozenTrial], float] | None = (lambda t: t.values[0]) if multi else None
+    name = "objective 0" if multi else "objective"
+    makers: dict[str, Callable[[], Any]] = {
+        "history": lambda: ovm.plot_optimization_history(study, target=target, target_name=name),
+        "importances": lambda: ovm.plot_param_importances(study, target=target, target_name=name),
+        "parallel_coordinate": lambda: ovm.plot_parallel_coordinate(
+            study, target=target, target_name=name
+        ),
+        "intermediate_values": lambda: ovm.plot_intermediate_values(study),
+    }
+    if multi:
+        makers["pareto_front"] = lambda: ovm.plot_pareto_front(study)
+    written = []
+    for plot_name, make in makers.items():
+        path = out_dir / f"{plot_name}.png"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # optuna marks its matplotlib backend experimental
+                axes = make()
+            figure = getattr(axes, "figure", None) or axes.flat[0].figure
+            figure.set_size_inches(8, 5)
+            figure.savefig(path, dpi=100, bbox_inches="tight")
+            plt.close(figure)
+            written.append(path)
+        except Exception as error:  # not enough data for this plot: say so, keep the others
+            _log.info("Plot %s skipped: %s", plot_name, error)
+            plt.close("all")
+    return written
+
+
+def _trial(trial: FrozenTrial) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "number": trial.number,
+        "params": {k: _plain(v) for k, v in trial.params.items()},
+        "overrides": list(trial.user_attrs.get("overrides", [])),
+    }
+    if len(trial.values or []) == 1:
+        out["value"] = float(trial.values[0])
+    else:
+        out["values"] = [float(v) for v in trial.values]
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _atomic_yaml(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    tmp.replace(path)
