@@ -1,0 +1,117 @@
+"""End-to-end sweeps of the example app (``+sweep=optuna``): real trainings, tiny budgets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+
+from tests.conftest import REPO, run_app
+
+pytestmark = pytest.mark.slow
+
+
+def sweep_dir(root: Path) -> Path:
+    (found,) = (root / "sweeps").iterdir()
+    return found
+
+
+def trials(directory: Path) -> list[optuna.trial.FrozenTrial]:
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(directory / "study.journal"))
+    )
+    (name,) = optuna.get_all_study_names(storage)
+    return optuna.load_study(study_name=name, storage=storage).get_trials()
+
+
+def summary(directory: Path) -> dict[str, Any]:
+    return yaml.safe_load((directory / "summary.yaml").read_text())
+
+
+def test_classifier_sweep_on_joblib_prunes_and_reports(tmp_path: Path) -> None:
+    # The issue's command, with outputs in a temp dir.
+    result = run_app(
+        "+sweep=optuna",
+        "-m",
+        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.n_jobs=2",
+        "hydra/launcher=joblib",
+        f"paths.output_root={tmp_path}",
+        cwd=REPO,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    directory = sweep_dir(tmp_path)
+    s = summary(directory)
+    assert s["direction"] == "maximize"
+    assert s["trials"]["PRUNED"] >= 1
+    assert s["trials"]["COMPLETE"] + s["trials"]["PRUNED"] == 8
+    assert s["best"]["value"] > 0.9  # val/acc of the best trial
+    assert {"model.encoder.hidden", "optimizer.lr"} <= set(s["best"]["params"])
+    for name in ("history", "importances", "parallel_coordinate", "intermediate_values"):
+        assert (directory / "plots" / f"{name}.png").stat().st_size > 10_000
+    # A pruned trial stopped early and says so in its run record.
+    pruned = [t for t in trials(directory) if t.state.name == "PRUNED"]
+    record = json.loads((directory / str(pruned[0].number) / "run.json").read_text())
+    assert record["status"] == "pruned"
+    assert "pruned after epoch" in record["error"]["message"]
+
+
+def test_gan_sweep_minimises_mmd_over_its_own_space(tmp_path: Path) -> None:
+    result = run_app(
+        "model=gan",
+        "+sweep=optuna",
+        "-m",
+        "hydra.sweeper.n_trials=3",
+        "trainer.max_epochs=3",
+        f"paths.output_root={tmp_path}",
+        cwd=REPO,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    directory = sweep_dir(tmp_path)
+    s = summary(directory)
+    assert s["direction"] == "minimize"
+    assert s["trials"]["COMPLETE"] + s["trials"]["PRUNED"] == 3
+    for trial in trials(directory):
+        assert set(trial.params) == {
+            "model.z_dim",
+            "model.hidden",
+            "optimizers.generator.optimizer.lr",
+            "optimizers.discriminator.optimizer.lr",
+        }
+
+
+def test_architecture_sweep_samples_only_the_chosen_encoders_parameters(tmp_path: Path) -> None:
+    result = run_app(
+        "+sweep=optuna",
+        "-m",
+        "model/encoder=choice(mlp,cnn)",
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.sampler.n_startup_trials=6",
+        "trainer.max_epochs=2",
+        f"paths.output_root={tmp_path}",
+        cwd=REPO,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    directory = sweep_dir(tmp_path)
+    own = {
+        "mlp": {"model.encoder.hidden", "model.encoder.dropout"},
+        "cnn": {"model.encoder.channels", "model.encoder.kernel_size"},
+    }
+    seen = set()
+    for trial in trials(directory):
+        encoder = trial.params["model/encoder"]
+        seen.add(encoder)
+        assert (
+            set(trial.params)
+            == {"model/encoder", "optimizer.lr", "optimizer.weight_decay"} | (own[encoder])
+        )
+        job = yaml.safe_load((directory / str(trial.number) / ".hydra" / "config.yaml").read_text())
+        assert job["model"]["encoder"]["_target_"].endswith(f"{encoder.upper()}Encoder")
+    assert seen == {"mlp", "cnn"}
