@@ -4,9 +4,10 @@
     lightning-args show RUN
     lightning-args diff RUN_A RUN_B
     lightning-args plot RUN... --metric val/acc [--out curves.png]
+    lightning-args study SWEEP_DIR [--storage URL] [--name STUDY] [--no-plots] [--format F]
 
 Only ``run.json`` and ``.hydra/*.yaml`` are read: no torch import, so listing hundreds of runs
-takes a moment, not the seconds an import of torch costs.
+takes a moment, not the seconds an import of torch costs (``study`` imports optuna).
 """
 
 from __future__ import annotations
@@ -181,6 +182,48 @@ def _logged(path: Path) -> list[str]:
 _ABSENT = object()
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from lightning_args.sweep import report
+    from lightning_args.sweep.storage import open_storage
+
+    directory = Path(args.sweep_dir)
+    storage_url = args.storage or str(directory / "study.journal")
+    if args.storage is None and not (directory / "study.journal").is_file():
+        raise UsageError(
+            f"{args.sweep_dir!r} holds no study.journal: expected the directory of a sweep "
+            "(outputs/sweeps/<study>), or --storage URL for a study stored elsewhere"
+        )
+    import optuna
+
+    storage = open_storage(storage_url)
+    names = optuna.get_all_study_names(storage)
+    name = args.name or (names[0] if len(names) == 1 else None)
+    if name not in names:
+        raise UsageError(
+            f"--name {name!r}: {storage_url} holds the studies {', '.join(names) or '(none)'}. "
+            "Fix: --name <one of them>"
+        )
+    study = optuna.load_study(study_name=name, storage=storage)
+    summary = report.write(study, directory, plots=not args.no_plots)
+    rows = [
+        {
+            "trial": t.number,
+            "state": t.state.name,
+            "value": (t.values[0] if len(t.values) == 1 else t.values) if t.values else None,
+            "duration_s": t.duration.total_seconds() if t.duration else None,
+            **t.params,
+            "run": str(directory / str(t.number)),
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
+    if args.format == "table":
+        print(report.describe(summary))
+        for plot in summary.get("plots", []):
+            print(f"  Plot: {directory / plot}")
+    _print(rows, args.format)
+    return 0
+
+
 def _shown(value: Any) -> str:
     return "(absent)" if value is _ABSENT else json.dumps(value)
 
@@ -238,7 +281,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     runs = sub.add_parser("runs", help="a table of runs")
     runs.add_argument("root", nargs="?", default="outputs", help="folder of runs (outputs)")
-    runs.add_argument("--status", choices=["running", "completed", "failed"])
+    runs.add_argument("--status", choices=["running", "completed", "failed", "pruned"])
     runs.add_argument("--where", action="append", default=[], metavar="KEY=VALUE")
     runs.add_argument("--sort", metavar="COLUMN", help="e.g. objective, test/acc")
     runs.add_argument("--desc", action="store_true", help="largest first")
@@ -257,6 +300,13 @@ def parser() -> argparse.ArgumentParser:
     plot.add_argument("--metric", default="val/acc")
     plot.add_argument("--out", default="curves.png")
     plot.set_defaults(func=cmd_plot)
+    study = sub.add_parser("study", help="a sweep's summary, trials and plots")
+    study.add_argument("sweep_dir", help="the sweep directory (outputs/sweeps/<study>)")
+    study.add_argument("--storage", help="the study's storage URL (default: its study.journal)")
+    study.add_argument("--name", help="the study's name (default: the only one in the storage)")
+    study.add_argument("--no-plots", action="store_true", help="do not rewrite the PNG plots")
+    study.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    study.set_defaults(func=cmd_study)
     return top
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,16 @@ def test_classifier_sweep_on_joblib_prunes_and_reports(tmp_path: Path) -> None:
     record = json.loads((directory / str(pruned[0].number) / "run.json").read_text())
     assert record["status"] == "pruned"
     assert "pruned after epoch" in record["error"]["message"]
+    # The sweep's runs are runs like any other for the lightning-args command.
+    listed = subprocess.run(
+        [sys.executable, "-m", "lightning_args.cli", "runs", str(tmp_path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 8
+    assert sorted({r["status"] for r in rows}) == ["completed", "pruned"]
 
 
 def test_gan_sweep_minimises_mmd_over_its_own_space(tmp_path: Path) -> None:

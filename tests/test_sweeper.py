@@ -393,6 +393,33 @@ def test_submitit_local_launcher_runs_trials(app: Path) -> None:
     assert summary(app)["trials"]["COMPLETE"] == 3
 
 
+def test_study_command_prints_the_summary_trials_and_plots(app: Path) -> None:
+    assert sweep(app, "hydra.sweeper.n_trials=4").returncode == 0
+    command = [sys.executable, "-m", "lightning_args.cli", "study", "sweep"]
+    table = subprocess.run(command, cwd=app, capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0, table.stderr
+    assert "4 complete" in table.stdout
+    assert f"Best: trial {summary(app)['best']['number']}" in table.stdout
+    for name in ("history", "importances", "parallel_coordinate"):
+        assert (app / "sweep" / "plots" / f"{name}.png").is_file()
+    rows = json.loads(
+        subprocess.run(
+            [*command, "--format", "json", "--no-plots"], cwd=app, capture_output=True, text=True
+        ).stdout
+    )
+    assert [r["trial"] for r in rows] == [0, 1, 2, 3]
+    assert {r["state"] for r in rows} == {"COMPLETE"}
+    assert all(0 <= r["x"] <= 1 and r["run"].endswith(f"sweep/{r['trial']}") for r in rows)
+    missing = subprocess.run(
+        [sys.executable, "-m", "lightning_args.cli", "study", "nowhere"],
+        cwd=app,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2
+    assert "'nowhere' holds no study.journal" in missing.stderr
+
+
 def test_app_files_are_what_the_docstring_says(app: Path) -> None:
     # Guard for the fixture itself: a typo in APP would make every test above meaningless.
     assert "RUN_LOG" in (app / "app.py").read_text()

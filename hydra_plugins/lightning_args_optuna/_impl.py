@@ -18,6 +18,7 @@ import math
 import os
 import socket
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -494,7 +495,10 @@ def _directions(direction: Any) -> list[str]:
 
 
 def _sampler(node: Any) -> optuna.samplers.BaseSampler:
-    sampler = instantiate(node) if isinstance(node, DictConfig) else node
+    with warnings.catch_warnings():
+        # TPE's multivariate/group options are "experimental" in Optuna since 2.2: still useful.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = instantiate(node) if isinstance(node, DictConfig) else node
     if not isinstance(sampler, optuna.samplers.BaseSampler):
         raise SearchSpaceError(
             f"hydra.sweeper.sampler made a {type(sampler).__name__}, not an Optuna sampler. "

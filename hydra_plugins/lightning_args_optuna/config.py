@@ -190,6 +190,9 @@ class SweeperConfig:
         "hydra_plugins.lightning_args_optuna.lightning_args_optuna_sweeper."
         "LightningArgsOptunaSweeper"
     )
+    # Hydra 1.3 would otherwise instantiate the sampler and pruner before the sweeper sees them;
+    # the sweeper builds both itself (jobs need the pruner's config, not an object).
+    _recursive_: bool = False
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "none"}])
     sampler: Any = "???"
     pruner: Any = "???"

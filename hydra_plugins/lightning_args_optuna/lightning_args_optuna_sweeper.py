@@ -22,13 +22,13 @@ if TYPE_CHECKING:
 class LightningArgsOptunaSweeper(Sweeper):
     """Optuna search with pruning, asynchronous trials and resumable studies.
 
-    Configured by :class:`~hydra_plugins.lightning_args_optuna.config.SweeperConfig`; the
-    sampler and pruner arrive as config (Hydra 1.4) or already instantiated (Hydra 1.3): both are
-    rebuilt from the job's config in :meth:`setup`, because jobs need the pruner's config too.
+    Configured by :class:`~hydra_plugins.lightning_args_optuna.config.SweeperConfig`. The
+    settings are read from the composed config in :meth:`setup` (``config.hydra.sweeper``), where
+    the sampler and pruner are still config: jobs need the pruner's config, not an object.
     """
 
     def __init__(self, **settings: Any) -> None:
-        self._settings = settings
+        del settings  # the same values are read, typed, from config.hydra.sweeper in setup()
         self._sweep: OptunaSweep | None = None
 
     def setup(
