@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -418,6 +420,33 @@ def test_study_command_prints_the_summary_trials_and_plots(app: Path) -> None:
     )
     assert missing.returncode == 2
     assert "'nowhere' holds no study.journal" in missing.stderr
+
+
+def test_optuna_dashboard_opens_the_sweeps_storage_as_it_is(app: Path) -> None:
+    assert sweep(app, "hydra.sweeper.n_trials=2").returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dashboard = Path(sys.executable).parent / "optuna-dashboard"
+    server = subprocess.Popen(
+        [str(dashboard), str(app / "sweep" / "study.journal"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline, studies = time.time() + 60, None
+        while studies is None and time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as response:
+                    studies = json.loads(response.read())["study_summaries"]
+            except OSError:
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait()
+    assert studies is not None
+    (listed,) = studies
+    assert listed["study_name"] == study(app).study_name
 
 
 def test_app_files_are_what_the_docstring_says(app: Path) -> None:
