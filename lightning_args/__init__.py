@@ -17,12 +17,16 @@ from lightning_args.errors import (
     ConfigValueError,
     LightningArgsError,
     MissingValueError,
+    SearchSpaceError,
+    StorageError,
+    SweepError,
     TargetError,
     UnknownOptionError,
     UntrustedTargetError,
 )
 from lightning_args.lazy import lazy_exports
 from lightning_args.record import RunRecord
+from lightning_args.resume import resume
 from lightning_args.store import register
 from lightning_args.trust import allow_targets
 
@@ -49,6 +53,9 @@ __all__ = [
     "MissingValueError",
     "ModelConfig",
     "RunRecord",
+    "SearchSpaceError",
+    "StorageError",
+    "SweepError",
     "TargetError",
     "TensorBatches",
     "UnknownOptionError",
@@ -61,6 +68,7 @@ __all__ = [
     "load_run",
     "main",
     "register",
+    "resume",
     "train",
 ]
 

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_args.errors import ConfigValueError, MissingValueError
 from lightning_args.hydra_patches import fast_help, flags_first, friendly_errors
-from lightning_args.record import RunRecord
+from lightning_args.record import RECORD_NAME, RunRecord
 from lightning_args.store import register
 
 R = TypeVar("R")
@@ -94,9 +94,7 @@ def train(cfg: DictConfig) -> float:
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
     record = None
     if getattr(rank_zero_only, "rank", 0) == 0:
-        record = RunRecord.start(
-            run_dir, seed=seed, overrides=_hydra_overrides(), code_dir=_code_dir()
-        )
+        record = _open_record(cfg, run_dir, seed)
     try:
         value = _fit_and_test(cfg, seed, record)
     except BaseException as error:
@@ -113,6 +111,16 @@ def train(cfg: DictConfig) -> float:
             run_dir,
         )
     return value
+
+
+def _open_record(cfg: DictConfig, run_dir: Path, seed: int) -> RunRecord:
+    """A new run's record; or, for a run continued in its own directory, its record resumed."""
+    if (run_dir / RECORD_NAME).is_file() and cfg.ckpt_path:
+        record = RunRecord.read(run_dir)
+        checkpoint = _relative(str(cfg.ckpt_path), str(run_dir)) or str(cfg.ckpt_path)
+        record.resume(run_dir, checkpoint=checkpoint, overrides=_hydra_overrides())
+        return record
+    return RunRecord.start(run_dir, seed=seed, overrides=_hydra_overrides(), code_dir=_code_dir())
 
 
 def check_complete(cfg: DictConfig) -> None:
@@ -186,7 +194,7 @@ def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> float
     if record is not None:
         record.objective = {
             "metric": cfg.objective.metric,
-            "mode": str(cfg.objective.mode.value),
+            "mode": str(getattr(cfg.objective.mode, "value", cfg.objective.mode)),
             "value": value,
         }
         record.metrics = {**fit_metrics, **test_metrics}

@@ -4,6 +4,7 @@
     lightning-args show RUN
     lightning-args diff RUN_A RUN_B
     lightning-args plot RUN... --metric val/acc [--out curves.png]
+    lightning-args resume RUN [trainer.max_epochs=N]
     lightning-args study SWEEP_DIR [--storage URL] [--name STUDY] [--no-plots] [--format F]
 
 Only ``run.json`` and ``.hydra/*.yaml`` are read: no torch import, so listing hundreds of runs
@@ -224,6 +225,14 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    from lightning_args.resume import resume
+
+    value = resume(_run(args.run).path, args.overrides)
+    print(f"objective: {value:.6g}")
+    return 0
+
+
 def _shown(value: Any) -> str:
     return "(absent)" if value is _ABSENT else json.dumps(value)
 
@@ -300,6 +309,10 @@ def parser() -> argparse.ArgumentParser:
     plot.add_argument("--metric", default="val/acc")
     plot.add_argument("--out", default="curves.png")
     plot.set_defaults(func=cmd_plot)
+    resume = sub.add_parser("resume", help="continue a run in its directory from last.ckpt")
+    resume.add_argument("run")
+    resume.add_argument("overrides", nargs="*", help="e.g. trainer.max_epochs=40")
+    resume.set_defaults(func=cmd_resume)
     study = sub.add_parser("study", help="a sweep's summary, trials and plots")
     study.add_argument("sweep_dir", help="the sweep directory (outputs/sweeps/<study>)")
     study.add_argument("--storage", help="the study's storage URL (default: its study.journal)")

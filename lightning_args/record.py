@@ -1,9 +1,10 @@
 """``run.json``: the machine-readable record of one run, kept inside its run directory.
 
 The record is written when the run starts (``status: running``) and rewritten when it ends
-(``completed`` or ``failed`` with the error), always atomically, so a reader never sees half a
-file. It holds what is needed to trust and reproduce a result: seed, overrides, code version
-(git commit and dirty flag) and library versions.
+(``completed``, ``failed`` with the error, or ``pruned``), always atomically, so a reader never
+sees half a file. A resumed run keeps its record and appends to ``resumes``. It holds what is
+needed to trust and reproduce a result: seed, overrides, code version (git commit and dirty flag)
+and library versions.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class RunRecord:
     command: list[str] = field(default_factory=list)
     host: str = ""
     pid: int = 0
+    #: One entry per continuation: when, from which checkpoint, the status it had, the command.
+    resumes: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def start(
@@ -71,6 +74,21 @@ class RunRecord:
         )
         record.write(run_dir)
         return record
+
+    def resume(self, run_dir: Path, *, checkpoint: str, overrides: list[str]) -> None:
+        """Mark the run running again (same record, same start time) and note the resumption."""
+        self.resumes.append(
+            {
+                "at": _now(),
+                "checkpoint": checkpoint,
+                "previous_status": self.status,
+                "overrides": list(overrides),
+                "command": [sys.executable, *sys.argv],
+            }
+        )
+        self.status, self.ended_at, self.duration_s, self.error = "running", None, None, None
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.write(run_dir)
 
     def finish(self, run_dir: Path, status: str, error: BaseException | None = None) -> None:
         """Stamp the end time and final status, and write the record."""
@@ -99,6 +117,19 @@ class RunRecord:
         data = json.loads((run_dir / RECORD_NAME).read_text())
         git = data.pop("git", None)
         return cls(**data, git=GitInfo(**git) if git else None)
+
+
+def process_alive(pid: object) -> bool:
+    """Whether process ``pid`` exists on this machine (records name the host that ran them)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _now() -> str:

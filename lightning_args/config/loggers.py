@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 @dataclass
 class CSVLoggerConfig:
-    """Metrics as ``<run_dir>/metrics.csv`` (and hyper-parameters as ``hparams.yaml``)."""
+    """Metrics as ``<run_dir>/metrics.csv`` (and hyper-parameters as ``hparams.yaml``).
 
-    _target_: str = "lightning.pytorch.loggers.CSVLogger"
+    Lightning's CSVLogger, except that a resumed run appends to the file instead of replacing it.
+    """
+
+    _target_: str = "lightning_args.loggers.CSVLogger"
     save_dir: str = "${paths.run_dir}"
     # Empty name and version put metrics.csv directly in the run directory.
     name: str = ""

@@ -1,0 +1,157 @@
+"""Continuing a run in its own directory, from ``last.ckpt``, with the config it was saved with.
+
+    read the record and the last checkpoint -> take the config stored in the checkpoint
+    -> apply the allowed changes (a longer training) -> train in the same directory
+
+The config comes from the checkpoint (resolved when the run started, checked against the
+allow-list of ``_target_`` prefixes), not from today's ``conf/``: a resumed run is the same run.
+Only how long it trains may change; a different model is a new run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_args.errors import CheckpointError, ConfigValueError, UsageError
+from lightning_args.record import RECORD_NAME, RunRecord, process_alive
+
+#: What ``resume`` may change: how long the run trains, and whether it tests at the end.
+RESUMABLE = (
+    "trainer.max_epochs",
+    "trainer.max_steps",
+    "trainer.max_time",
+    "trainer.min_epochs",
+    "trainer.min_steps",
+    "test",
+)
+
+
+def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> float:
+    """Continue the run in ``run_dir`` from its ``checkpoints/last.ckpt``; return its objective.
+
+    ``overrides`` may extend the training (``trainer.max_epochs=40``); any other change is
+    refused with a :class:`~lightning_args.ConfigValueError`. ``run.json`` keeps its history in
+    ``resumes``. A run killed mid-epoch resumes from the end of its last full epoch and ends with
+    the metrics of an uninterrupted run (CPU, fixed seed).
+
+    Example::
+
+        lightning_args.resume("outputs/runs/2026-11-26_10-00-00", ["trainer.max_epochs=40"])
+    """
+    root = Path(run_dir).resolve()
+    record = _record(root)
+    last = root / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise CheckpointError(
+            f"{root} has no checkpoints/last.ckpt to resume from (the run saved none: was the "
+            "checkpoint callback off?). Fix: start a new run"
+        )
+    cfg, step = _saved_config(last, root)
+    changes = _changes(overrides, root)
+    for key, value in changes.items():
+        OmegaConf.update(cfg, key, value, merge=False)
+    _check_not_finished(record, cfg, last, changes)
+    cfg.ckpt_path = str(last)
+    _log_to(root)
+    from lightning_args.loggers import trim_metrics
+
+    trim_metrics(root / "metrics.csv", step)
+    from lightning_args.app import train
+
+    return train(cfg)
+
+
+def _record(root: Path) -> RunRecord:
+    if not (root / RECORD_NAME).is_file():
+        raise UsageError(
+            f"{str(root)!r} is not a run directory: it has no {RECORD_NAME}. "
+            "Fix: `lightning-args runs` lists them"
+        )
+    record = RunRecord.read(root)
+    here = record.host == socket.gethostname()
+    if record.status == "running" and here and process_alive(record.pid):
+        raise UsageError(
+            f"{root.name} is still running (pid {record.pid}): two processes must not train in "
+            "one directory. Fix: wait for it, or stop it first"
+        )
+    return record
+
+
+def _saved_config(last: Path, root: Path) -> tuple[DictConfig, int]:
+    """The checkpoint's resolved config, with its paths moved to ``root``, and its step.
+
+    The config stays untyped: it was validated against its schemas when the run started, and
+    the schemas of today's code may have changed since.
+    """
+    from lightning_args.checkpoint import config_of, read_checkpoint
+
+    checkpoint = read_checkpoint(last, "cpu")
+    resolved = config_of(checkpoint, last)
+    # Resolved paths name the directory the run started in; the run may have moved since.
+    old = str(resolved["paths"]["run_dir"])
+    return OmegaConf.create(_relocated(resolved, old, str(root))), int(checkpoint["global_step"])
+
+
+def _relocated(node: Any, old: str, new: str) -> Any:
+    """``node`` with every string under ``old`` (a directory) moved under ``new``.
+
+    >>> _relocated({"a": ["/x/run/ckpt", "/x/runner"], "b": 1}, "/x/run", "/y/r")
+    {'a': ['/y/r/ckpt', '/x/runner'], 'b': 1}
+    """
+    if isinstance(node, dict):
+        return {k: _relocated(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_relocated(v, old, new) for v in node]
+    if isinstance(node, str) and (node == old or node.startswith(old + os.sep)):
+        return new + node[len(old) :]
+    return node
+
+
+def _changes(overrides: Sequence[str], root: Path) -> dict[str, Any]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    changes: dict[str, Any] = {}
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        if key not in RESUMABLE:
+            raise ConfigValueError(
+                f"resume continues {root.name} with the config it was saved with: {key!r} "
+                f"cannot change (only {', '.join(RESUMABLE)} may).\n"
+                f"  Fix: start a new run for a different {key.split('.')[0]}, e.g. "
+                f"python train.py {override.input_line} "
+                f"ckpt_path={root / 'checkpoints' / 'last.ckpt'}"
+            )
+        changes[key] = override.value()
+    return changes
+
+
+def _check_not_finished(
+    record: RunRecord, cfg: DictConfig, last: Path, changes: dict[str, Any]
+) -> None:
+    """A completed run resumes only when it is given more to do."""
+    if record.status != "completed" or changes:
+        return
+    raise UsageError(
+        f"{last.parent.parent.name} completed (max_epochs={cfg.trainer.max_epochs}): nothing to "
+        f"resume. Fix: train longer, e.g. lightning-args resume {last.parent.parent} "
+        f"trainer.max_epochs={(cfg.trainer.max_epochs or 0) * 2}"
+    )
+
+
+def _log_to(root: Path) -> None:
+    """Outside Hydra nobody configured logging: print, and append to the run's train.log."""
+    logger = logging.getLogger()
+    if logger.handlers:
+        return
+    formatter = logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    for handler in (logging.StreamHandler(), logging.FileHandler(root / "train.log")):
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

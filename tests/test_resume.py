@@ -1,0 +1,110 @@
+"""``lightning-args resume RUN``: a run killed mid-training ends as if nothing had happened."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, read_record, run_app
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = "trainer.max_epochs=6"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_args.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=REPO,
+    )
+
+
+def kill_after_saves(run: Path, saves: int) -> None:
+    """Train in ``run`` and SIGKILL the process once ``last.ckpt`` has been written ``saves``
+    times: somewhere in the next epoch."""
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), EPOCHS, f"hydra.run.dir={run}"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    last = run / "checkpoints" / "last.ckpt"
+    seen: set[int] = set()
+    deadline = time.time() + 240
+    while len(seen) < saves and time.time() < deadline and proc.poll() is None:
+        if last.exists():
+            seen.add(last.stat().st_mtime_ns)
+        time.sleep(0.005)
+    time.sleep(0.1)  # into the next epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+
+
+def test_a_killed_run_resumes_in_its_directory_to_the_same_final_metrics(tmp_path: Path) -> None:
+    full = run_app(EPOCHS, f"hydra.run.dir={tmp_path / 'full'}", cwd=tmp_path)
+    assert full.returncode == 0, full.stderr
+    expected = read_record(tmp_path / "full")
+
+    run = tmp_path / "killed"
+    kill_after_saves(run, saves=3)
+    assert read_record(run)["status"] == "running"  # what a SIGKILL leaves
+
+    resumed = cli("resume", str(run))
+    assert resumed.returncode == 0, resumed.stderr
+    record = read_record(run)
+    assert record["status"] == "completed"
+    assert record["metrics"] == expected["metrics"]  # exact: same weights, same draws
+    assert record["objective"] == expected["objective"]
+    assert record["started_at"] == json.loads((run / "run.json").read_text())["started_at"]
+    (history,) = record["resumes"]
+    assert history["previous_status"] == "running"
+    assert history["checkpoint"] == "checkpoints/last.ckpt"
+    assert not list(run.parent.glob("runs"))  # nothing went to a new run directory
+
+
+def test_resume_may_extend_training_but_not_change_the_model(tmp_path: Path) -> None:
+    done = run_app("trainer.max_epochs=2", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    moved = tmp_path / "moved"
+    shutil.move(tmp_path / "run", moved)  # a run directory can be moved, then resumed
+    before = (moved / "run.json").read_bytes()
+
+    refused = cli("resume", str(moved), "model.encoder.hidden=[64]")
+    assert refused.returncode == 2
+    assert "'model.encoder.hidden' cannot change (only trainer.max_epochs" in refused.stderr
+    assert "Fix: start a new run" in refused.stderr
+    nothing = cli("resume", str(moved))
+    assert nothing.returncode == 2
+    assert "nothing to resume" in nothing.stderr
+    assert "trainer.max_epochs=4" in nothing.stderr
+    assert (moved / "run.json").read_bytes() == before  # refusals leave the run as it was
+
+    extended = cli("resume", str(moved), "trainer.max_epochs=4")
+    assert extended.returncode == 0, extended.stderr
+    record = read_record(moved)
+    assert record["status"] == "completed"
+    assert len(record["resumes"]) == 1
+    assert record["resumes"][0]["overrides"] == []
+    lines = (moved / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    epoch, val = header.index("epoch"), header.index("val/acc")
+    rows = [line.split(",") for line in lines[1:]]
+    validated = sorted(int(float(r[epoch])) for r in rows if r[val])
+    assert validated == [0, 1, 2, 3]  # two epochs, then two more in the same metrics.csv
+    assert (moved / "checkpoints" / "last.ckpt").is_file()
+    assert not (tmp_path / "run").exists()  # nothing was written to the old location
