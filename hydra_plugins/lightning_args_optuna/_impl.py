@@ -36,6 +36,7 @@ from optuna.trial import TrialState
 
 from lightning_args.errors import SearchSpaceError, StorageError, SweepError
 from lightning_args.hydra_errors import translate
+from lightning_args.record import process_alive
 from lightning_args.sweep import report
 from lightning_args.sweep.names import study_name
 from lightning_args.sweep.space import Param, Space, parse, suggest
@@ -317,7 +318,7 @@ class OptunaSweep:
         host = socket.gethostname()
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             attrs = trial.user_attrs
-            if attrs.get(HOST) != host or _alive(attrs.get(PID)):
+            if attrs.get(HOST) != host or process_alive(attrs.get(PID)):
                 continue
             study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
@@ -535,18 +536,6 @@ def _values(value: Any, n_objectives: int) -> list[float] | str:
 def _counts(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a stored trial counts toward ``n_trials``: finished, and not an interruption."""
     return trial.state in _FINISHED and not trial.user_attrs.get(INTERRUPTED)
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _first(param: Param) -> Any:
