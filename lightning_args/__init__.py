@@ -26,6 +26,7 @@ from lightning_args.errors import (
 )
 from lightning_args.lazy import lazy_exports
 from lightning_args.record import RunRecord
+from lightning_args.reproduce import Reproduction, reproduce
 from lightning_args.resume import resume
 from lightning_args.store import register
 from lightning_args.trust import allow_targets
@@ -52,6 +53,7 @@ __all__ = [
     "LoadedRun",
     "MissingValueError",
     "ModelConfig",
+    "Reproduction",
     "RunRecord",
     "SearchSpaceError",
     "StorageError",
@@ -68,6 +70,7 @@ __all__ = [
     "load_run",
     "main",
     "register",
+    "reproduce",
     "resume",
     "train",
 ]

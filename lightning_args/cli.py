@@ -5,6 +5,7 @@
     lightning-args diff RUN_A RUN_B
     lightning-args plot RUN... --metric val/acc [--out curves.png]
     lightning-args resume RUN [trainer.max_epochs=N]
+    lightning-args reproduce RUN [--out DIR]
     lightning-args study SWEEP_DIR [--storage URL] [--name STUDY] [--no-plots] [--format F]
 
 Only ``run.json`` and ``.hydra/*.yaml`` are read: no torch import, so listing hundreds of runs
@@ -233,6 +234,21 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from lightning_args.reproduce import reproduce
+
+    result = reproduce(_run(args.run).path, args.out)
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    if result.identical:
+        print(f"reproduced: every final metric is equal. New run: {result.run_dir}")
+        return 0
+    print(f"NOT reproduced ({len(result.differences)} metrics differ). New run: {result.run_dir}")
+    for key, (old, new) in result.differences.items():
+        print(f"  {key}: {old} -> {new}")
+    return 1
+
+
 def _shown(value: Any) -> str:
     return "(absent)" if value is _ABSENT else json.dumps(value)
 
@@ -313,6 +329,10 @@ def parser() -> argparse.ArgumentParser:
     resume.add_argument("run")
     resume.add_argument("overrides", nargs="*", help="e.g. trainer.max_epochs=40")
     resume.set_defaults(func=cmd_resume)
+    again = sub.add_parser("reproduce", help="train again from a run's config; compare metrics")
+    again.add_argument("run")
+    again.add_argument("--out", help="the new run's directory (default: <run>-reproduced)")
+    again.set_defaults(func=cmd_reproduce)
     study = sub.add_parser("study", help="a sweep's summary, trials and plots")
     study.add_argument("sweep_dir", help="the sweep directory (outputs/sweeps/<study>)")
     study.add_argument("--storage", help="the study's storage URL (default: its study.journal)")

@@ -46,20 +46,20 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> float:
         lightning_args.resume("outputs/runs/2026-11-26_10-00-00", ["trainer.max_epochs=40"])
     """
     root = Path(run_dir).resolve()
-    record = _record(root)
+    record = record_of(root)
     last = root / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise CheckpointError(
             f"{root} has no checkpoints/last.ckpt to resume from (the run saved none: was the "
             "checkpoint callback off?). Fix: start a new run"
         )
-    cfg, step = _saved_config(last, root)
+    cfg, step = saved_config(last, root)
     changes = _changes(overrides, root)
     for key, value in changes.items():
         OmegaConf.update(cfg, key, value, merge=False)
     _check_not_finished(record, cfg, last, changes)
     cfg.ckpt_path = str(last)
-    _log_to(root)
+    log_to(root)
     from lightning_args.loggers import trim_metrics
 
     trim_metrics(root / "metrics.csv", step)
@@ -68,7 +68,8 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> float:
     return train(cfg)
 
 
-def _record(root: Path) -> RunRecord:
+def record_of(root: Path) -> RunRecord:
+    """The record of the run in ``root``; refuses a directory without one, or a live run."""
     if not (root / RECORD_NAME).is_file():
         raise UsageError(
             f"{str(root)!r} is not a run directory: it has no {RECORD_NAME}. "
@@ -84,7 +85,7 @@ def _record(root: Path) -> RunRecord:
     return record
 
 
-def _saved_config(last: Path, root: Path) -> tuple[DictConfig, int]:
+def saved_config(last: Path, root: Path) -> tuple[DictConfig, int]:
     """The checkpoint's resolved config, with its paths moved to ``root``, and its step.
 
     The config stays untyped: it was validated against its schemas when the run started, and
@@ -145,7 +146,7 @@ def _check_not_finished(
     )
 
 
-def _log_to(root: Path) -> None:
+def log_to(root: Path) -> None:
     """Outside Hydra nobody configured logging: print, and append to the run's train.log."""
     logger = logging.getLogger()
     if logger.handlers:

@@ -108,3 +108,26 @@ def test_resume_may_extend_training_but_not_change_the_model(tmp_path: Path) -> 
     assert validated == [0, 1, 2, 3]  # two epochs, then two more in the same metrics.csv
     assert (moved / "checkpoints" / "last.ckpt").is_file()
     assert not (tmp_path / "run").exists()  # nothing was written to the old location
+
+
+def test_a_run_reproduces_from_its_directory(tmp_path: Path) -> None:
+    done = run_app("trainer.max_epochs=2", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    again = cli("reproduce", str(tmp_path / "run"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "reproduced: every final metric is equal" in again.stdout
+    original, copy = read_record(tmp_path / "run"), read_record(tmp_path / "run-reproduced")
+    assert copy["metrics"] == original["metrics"]
+    assert copy["seed"] == original["seed"] == 42
+    assert copy["git"] == original["git"]  # the record says which code ran, dirty or not
+    assert (tmp_path / "run-reproduced" / "checkpoints" / "best.ckpt").is_file()
+
+    # A changed metric in the original's record is reported, with a failing exit status.
+    record = read_record(tmp_path / "run")
+    record["metrics"]["val/acc"] = 0.5
+    (tmp_path / "run" / "run.json").write_text(json.dumps(record))
+    differs = cli("reproduce", str(tmp_path / "run"))
+    assert differs.returncode == 1
+    assert "NOT reproduced (1 metrics differ)" in differs.stdout
+    assert "val/acc: 0.5 -> " in differs.stdout
+    assert (tmp_path / "run-reproduced-1").is_dir()  # the first reproduction is kept

@@ -1,0 +1,92 @@
+"""Re-running a run from its directory, and checking that the result is the same.
+
+the config stored in the run's checkpoint (resolved, seed included) -> a new run directory
+-> train -> compare its final metrics with the original's record
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from lightning_args.errors import CheckpointError
+from lightning_args.record import RunRecord, git_info
+from lightning_args.resume import log_to, record_of, saved_config
+
+
+@dataclass
+class Reproduction:
+    """What :func:`reproduce` found."""
+
+    run_dir: Path
+    #: metric -> (original, reproduced) for every metric that differs.
+    differences: dict[str, tuple[float | None, float | None]]
+    #: Why the code may differ from the original's, empty when it cannot.
+    warnings: list[str]
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+
+def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> Reproduction:
+    """Train again from ``run_dir``'s saved config and seed; compare the final metrics.
+
+    The new run goes to ``out_dir`` (default: ``<run_dir>-reproduced``, ``-1``... if taken).
+    On CPU with a fixed seed the metrics are equal; the warnings say when the code the original
+    ran may not be today's (a dirty work tree then, or another commit now).
+
+    Example::
+
+        result = lightning_args.reproduce("outputs/runs/2026-11-26_10-00-00")
+        assert result.identical, result.differences
+    """
+    from lightning_args.app import train
+    from lightning_args.store import unique_dir
+
+    root = Path(run_dir).resolve()
+    original = record_of(root)
+    checkpoint = root / "checkpoints" / "last.ckpt"
+    if not checkpoint.is_file():
+        raise CheckpointError(
+            f"{root} has no checkpoints/last.ckpt: its resolved config is stored there. "
+            "Fix: re-run it from its command instead (run.json: command)"
+        )
+    target = Path(out_dir) if out_dir else Path(unique_dir(f"{root}-reproduced"))
+    target.mkdir(parents=True, exist_ok=True)
+    cfg, _ = saved_config(checkpoint, target)
+    cfg.ckpt_path = None
+    log_to(target)
+    train(cfg)
+    again = RunRecord.read(target)
+    keys = sorted(set(original.metrics) | set(again.metrics))
+    differences = {
+        k: (original.metrics.get(k), again.metrics.get(k))
+        for k in keys
+        if not _same(original.metrics.get(k), again.metrics.get(k))
+    }
+    return Reproduction(target, differences, _code_warnings(original, again))
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _code_warnings(original: RunRecord, again: RunRecord) -> list[str]:
+    warnings = []
+    if original.git is None:
+        warnings.append("the original run recorded no git commit: its code is unknown")
+    elif original.git.dirty:
+        warnings.append(
+            f"the original ran with uncommitted changes on top of {original.git.commit[:12]}"
+        )
+    now = again.git or git_info(Path.cwd())
+    if original.git and now and now.commit != original.git.commit:
+        warnings.append(f"the code is now at {now.commit[:12]}, not {original.git.commit[:12]}")
+    if original.host and original.host != socket.gethostname():
+        warnings.append(f"the original ran on {original.host}")
+    return warnings
