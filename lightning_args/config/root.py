@@ -18,6 +18,8 @@ class PathsConfig:
 
     output_root: str = "outputs"
     run_dir: str = "${hydra:runtime.output_dir}"
+    #: Prepared data sets, shared by runs and sweep jobs (``lightning_args.cache``).
+    cache_dir: str = "${oc.env:LIGHTNING_ARGS_CACHE,${paths.output_root}/cache}"
 
 
 @dataclass

@@ -26,6 +26,8 @@ class DigitsDataConfig(DataConfig):
     test_fraction: float = 0.2
     split_seed: int = 0
     scale: str = "standard"
+    #: Prepared splits are cached there, keyed by the fields above (not batch_size); null: off.
+    cache_dir: str | None = "${paths.cache_dir}"
 
 
 @dataclass

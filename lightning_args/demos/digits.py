@@ -17,6 +17,8 @@ class DigitsDataModule(pl.LightningDataModule):
     Images are ``float32`` of shape ``(1, 8, 8)``, standardised with the training split's mean
     and standard deviation (``scale="standard"``) or mapped to [-1, 1] (``scale="unit"``, for
     a generator with a tanh output); labels are ``int64``. The split depends on ``split_seed`` only.
+    With ``cache_dir`` the prepared splits are cached there (:func:`lightning_args.cache.cached`),
+    shared by runs and sweep jobs.
 
     Example:
         >>> dm = DigitsDataModule(batch_size=32)
@@ -33,6 +35,7 @@ class DigitsDataModule(pl.LightningDataModule):
         test_fraction: float = 0.2,
         split_seed: int = 0,
         scale: str = "standard",
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__()
         if scale not in ("standard", "unit"):
@@ -56,11 +59,27 @@ class DigitsDataModule(pl.LightningDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
+        self.cache_dir = cache_dir
         self.splits: dict[str, Split] = {}
 
     def setup(self, stage: str) -> None:
         if self.splits:
             return
+        if self.cache_dir is None:
+            self.splits = self._prepare()
+            return
+        from lightning_args.cache import cached
+
+        key = {
+            "dataset": "sklearn.datasets.load_digits",
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "split_seed": self.split_seed,
+            "scale": self.scale,
+        }
+        self.splits = cached(self._prepare, key=key, cache_dir=self.cache_dir, name="digits")
+
+    def _prepare(self) -> dict[str, Split]:
         from sklearn.datasets import load_digits
 
         digits = load_digits()
@@ -81,7 +100,7 @@ class DigitsDataModule(pl.LightningDataModule):
         else:
             train = images[parts["train"]]
             mean, std = train.mean(), train.std()
-        self.splits = {
+        return {
             name: {"image": (images[idx] - mean) / std, "label": labels[idx]}
             for name, idx in parts.items()
         }
