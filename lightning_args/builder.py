@@ -83,6 +83,9 @@ def build(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> Built:
         **manual,
         _convert_="all",
     )
+    for logger in loggers:
+        if hasattr(logger, "log_config"):  # lightning_args.loggers.MLflowLogger
+            logger.log_config(resolved)
     return Built(module=module, datamodule=datamodule, trainer=trainer)
 
 

@@ -1,9 +1,10 @@
-"""Lightning's CSV logger, made to continue a file instead of replacing it.
+"""Loggers: Lightning's, fitted to run directories.
 
-Lightning's ``CSVLogger`` starts every fit with an empty ``metrics.csv`` ("Previous log files in
-this directory will be deleted"): a resumed run would lose the history of its first part. This
-one reads the existing header first, so rows are appended and a new column rewrites the file
-with every earlier row kept.
+``MLflowLogger`` names its MLflow run after the run directory and logs the resolved config.
+``CSVLogger`` continues a file instead of replacing it: Lightning's starts every fit with an
+empty ``metrics.csv`` ("Previous log files in this directory will be deleted"), so a resumed run
+would lose the history of its first part. This one reads the existing header first: rows are
+appended, and a new column rewrites the file with every earlier row kept.
 """
 
 from __future__ import annotations
@@ -11,9 +12,37 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger as _LightningCSVLogger
+from lightning.pytorch.loggers import MLFlowLogger as _LightningMLFlowLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+
+class MLflowLogger(_LightningMLFlowLogger):
+    """Lightning's ``MLFlowLogger``, with the MLflow run named after the run directory.
+
+    :func:`lightning_args.build` calls :meth:`log_config` with the resolved config, which is
+    logged as flat parameters (``optimizer.lr``, ``model.encoder.hidden``...).
+    """
+
+    def __init__(self, run_dir: str, **kwargs: Any) -> None:
+        path = Path(run_dir).resolve()
+        tags = {"run_dir": str(path), **kwargs.pop("tags", {})}
+        super().__init__(run_name=path.name, tags=tags, **kwargs)
+
+    def log_config(self, config: dict[str, Any]) -> None:
+        """Log ``config`` as parameters, one per leaf, named by its dotted path."""
+        self.log_hyperparams(_flat(config))
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict) or not node:
+        return {prefix: node} if prefix else {}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
 
 
 class _ContinuingWriter(ExperimentWriter):

@@ -51,7 +51,11 @@ GROUPS: dict[str, dict[str, type[Any]]] = {
     },
 }
 MULTI_GROUPS: dict[str, dict[str, type[Any]]] = {
-    "logger": {"csv": c.CSVLoggerConfig, "tensorboard": c.TensorBoardLoggerConfig},
+    "logger": {
+        "csv": c.CSVLoggerConfig,
+        "tensorboard": c.TensorBoardLoggerConfig,
+        "mlflow": c.MLflowLoggerConfig,
+    },
     "callbacks": {
         "checkpoint": c.CheckpointConfig,
         "early_stopping": c.EarlyStoppingConfig,

@@ -6,7 +6,11 @@ from lightning_args.config.callbacks import (
     LearningRateMonitorConfig,
     RichProgressBarConfig,
 )
-from lightning_args.config.loggers import CSVLoggerConfig, TensorBoardLoggerConfig
+from lightning_args.config.loggers import (
+    CSVLoggerConfig,
+    MLflowLoggerConfig,
+    TensorBoardLoggerConfig,
+)
 from lightning_args.config.objective import Mode, ObjectiveConfig
 from lightning_args.config.optim import (
     AdamConfig,
@@ -42,6 +46,7 @@ __all__ = [
     "EarlyStoppingConfig",
     "GPUTrainerConfig",
     "LearningRateMonitorConfig",
+    "MLflowLoggerConfig",
     "Mode",
     "ModelConfig",
     "NamedOptimizerConfig",

@@ -33,3 +33,19 @@ class TensorBoardLoggerConfig:
     name: str = "tensorboard"
     version: str = ""
     default_hp_metric: bool = False
+
+
+@dataclass
+class MLflowLoggerConfig:
+    """An MLflow run per lightning_args run, in a local store shared by all runs.
+
+    The MLflow run is named after the run directory (and tagged with its path); the resolved
+    config is logged as parameters (``model.encoder.hidden``...). The store is an SQLite file
+    (MLflow 3 refuses new ``./mlruns`` file stores): ``mlflow ui --backend-store-uri
+    sqlite:///outputs/mlflow.db`` shows it. Needs ``pip install lightning-args[mlflow]``.
+    """
+
+    _target_: str = "lightning_args.loggers.MLflowLogger"
+    run_dir: str = "${paths.run_dir}"
+    experiment_name: str = "lightning_args"
+    tracking_uri: str = "sqlite:///${paths.output_root}/mlflow.db"
