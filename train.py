@@ -6,7 +6,7 @@ import lightning_args
 
 
 @lightning_args.main(config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> lightning_args.Objective:
     return lightning_args.train(cfg)
 
 

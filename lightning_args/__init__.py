@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lightning_args.app import check_complete, main, train
+from lightning_args.app import Objective, check_complete, main, train
 from lightning_args.config import Config, DataConfig, ModelConfig
 from lightning_args.errors import (
     CheckpointError,
@@ -53,6 +53,7 @@ __all__ = [
     "LoadedRun",
     "MissingValueError",
     "ModelConfig",
+    "Objective",
     "Reproduction",
     "RunRecord",
     "SearchSpaceError",

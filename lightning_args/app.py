@@ -72,12 +72,16 @@ def main(
     return decorator
 
 
-def train(cfg: DictConfig) -> float:
+Objective = float | tuple[float, ...]
+
+
+def train(cfg: DictConfig) -> Objective:
     """Run one training job from a composed config and return its objective value.
 
     Seeds everything, builds the module, DataModule and Trainer (:func:`lightning_args.build`),
     fits, tests the best checkpoint (unless ``test=false``) and keeps ``run.json`` in the run
-    directory up to date. The objective is ``objective.metric`` at the best checkpoint.
+    directory up to date. The objective is ``objective.metric`` at the best checkpoint; with
+    ``objective.also`` (a multi-objective sweep) a tuple of it and those metrics' last values.
 
     Example (in a notebook, outside ``hydra.main``)::
 
@@ -107,7 +111,7 @@ def train(cfg: DictConfig) -> float:
         _log.info(
             "Run completed: %s=%.4f (objective). Everything is in %s",
             cfg.objective.metric,
-            value,
+            value[0] if isinstance(value, tuple) else value,
             run_dir,
         )
     return value
@@ -157,7 +161,7 @@ def _group_options(key: str) -> list[str]:
     return sorted(hydra.config_loader().get_group_options(key.replace(".", "/")))
 
 
-def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> float:
+def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> Objective:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -191,18 +195,20 @@ def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> float
         trainer.test(built.module, datamodule=built.datamodule, ckpt_path=best or None)
         test_metrics = _scalars(trainer.callback_metrics)
 
+    also = {name: _logged(name, fit_metrics) for name in cfg.objective.get("also") or []}
     if record is not None:
         record.objective = {
             "metric": cfg.objective.metric,
             "mode": str(getattr(cfg.objective.mode, "value", cfg.objective.mode)),
             "value": value,
+            **({"also": also} if also else {}),
         }
         record.metrics = {**fit_metrics, **test_metrics}
         record.checkpoints = {
             "best": _relative(best, cfg.paths.run_dir),
             "last": _relative(checkpoint.last_model_path if checkpoint else "", cfg.paths.run_dir),
         }
-    return value
+    return (value, *also.values()) if also else value
 
 
 def _trial_reporter(cfg: DictConfig) -> Any:
@@ -248,11 +254,15 @@ def _objective(cfg: DictConfig, metrics: dict[str, float], checkpoint: Any) -> f
     score = getattr(checkpoint, "best_model_score", None)
     if checkpoint is not None and checkpoint.monitor == metric and score is not None:
         return float(score)
+    return _logged(metric, metrics, key="objective.metric")
+
+
+def _logged(metric: str, metrics: dict[str, float], key: str = "objective.also") -> float:
     if metric in metrics:
         return metrics[metric]
     raise ConfigValueError(
-        f"objective.metric={metric!r} was never logged. Logged metrics: "
-        f"{', '.join(sorted(metrics)) or 'none'}. Fix: objective.metric=<one of them>"
+        f"{key}: {metric!r} was never logged. Logged metrics: "
+        f"{', '.join(sorted(metrics)) or 'none'}. Fix: {key}=<one of them>"
     )
 
 

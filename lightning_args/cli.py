@@ -230,7 +230,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from lightning_args.resume import resume
 
     value = resume(_run(args.run).path, args.overrides)
-    print(f"objective: {value:.6g}")
+    print(f"objective: {value}")
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_args.app import Objective, train
 from lightning_args.errors import CheckpointError, ConfigValueError, UsageError
 from lightning_args.record import RECORD_NAME, RunRecord, process_alive
 
@@ -33,7 +34,7 @@ RESUMABLE = (
 )
 
 
-def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> float:
+def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> Objective:
     """Continue the run in ``run_dir`` from its ``checkpoints/last.ckpt``; return its objective.
 
     ``overrides`` may extend the training (``trainer.max_epochs=40``); any other change is
@@ -63,8 +64,6 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> float:
     from lightning_args.loggers import trim_metrics
 
     trim_metrics(root / "metrics.csv", step)
-    from lightning_args.app import train
-
     return train(cfg)
 
 

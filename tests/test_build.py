@@ -9,11 +9,12 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, open_dict
 
 import lightning_args
 from lightning_args.demos import Classifier, CNNEncoder, DigitsDataModule, MLPEncoder
+from lightning_args.loggers import CSVLogger
 from lightning_args.targets import locate
 
 Compose = Callable[..., DictConfig]
@@ -27,7 +28,10 @@ def test_build_gives_module_datamodule_and_trainer(compose_app: Compose) -> None
     assert isinstance(built.trainer, pl.Trainer)
     kinds = {type(cb) for cb in built.trainer.callbacks}
     assert {ModelCheckpoint, LearningRateMonitor} <= kinds
-    assert {type(lg) for lg in built.trainer.loggers} == {CSVLogger, TensorBoardLogger}
+    assert {type(lg) for lg in built.trainer.loggers} == {
+        CSVLogger,
+        TensorBoardLogger,
+    }  # ours: appends
 
 
 class _Capture(pl.Callback):

@@ -127,3 +127,30 @@ def test_architecture_sweep_samples_only_the_chosen_encoders_parameters(tmp_path
         job = yaml.safe_load((directory / str(trial.number) / ".hydra" / "config.yaml").read_text())
         assert job["model"]["encoder"]["_target_"].endswith(f"{encoder.upper()}Encoder")
     assert seen == {"mlp", "cnn"}
+
+
+def test_gan_quality_against_size_gives_a_pareto_front(tmp_path: Path) -> None:
+    result = run_app(
+        "model=gan",
+        "+sweep=pareto",
+        "-m",
+        "hydra.sweeper.n_trials=4",
+        "trainer.max_epochs=2",
+        f"paths.output_root={tmp_path}",
+        cwd=REPO,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    directory = sweep_dir(tmp_path)
+    s = summary(directory)
+    assert s["direction"] == ["minimize", "minimize"]
+    assert s["trials"]["COMPLETE"] == 4
+    front = s["pareto_front"]
+    assert front
+    sizes = {t["number"]: t["values"][1] for t in front}
+    for trial in trials(directory):  # the second value is the generator's parameter count
+        record = json.loads((directory / str(trial.number) / "run.json").read_text())
+        assert record["objective"]["also"]["size/generator"] == trial.values[1]
+        if trial.number in sizes:
+            assert sizes[trial.number] == trial.values[1] > 1000
+    assert (directory / "plots" / "pareto_front.png").is_file()

@@ -11,7 +11,13 @@ from __future__ import annotations
 import pytest
 from hydra.test_utils.launcher_common_tests import IntegrationTestSuite, LauncherTestSuite
 
-SWEEPER = ["hydra/sweeper=lightning_args_optuna", "hydra.sweeper.plots=false"]
+# The suites expect jobs to run in their own directory, which depends on the version_base that
+# the first Hydra app of the test session chose: say it.
+SWEEPER = [
+    "hydra/sweeper=lightning_args_optuna",
+    "hydra.sweeper.plots=false",
+    "hydra.job.chdir=true",
+]
 
 
 @pytest.mark.parametrize(("launcher_name", "overrides"), [("basic", SWEEPER), ("joblib", SWEEPER)])

@@ -45,15 +45,18 @@ class SamplerConfig:
 
 @dataclass
 class TPESamplerConfig(SamplerConfig):
-    """Tree-structured Parzen estimator (Optuna's default). ``multivariate`` and ``group`` model
-    parameters jointly, which suits conditional (define-by-run) spaces such as architecture
-    search; ``constant_liar`` keeps parallel workers from suggesting the same point."""
+    """Tree-structured Parzen estimator (Optuna's default sampler).
+
+    Unlike Optuna's own defaults, ``multivariate`` and ``group`` are on (parameters are modelled
+    jointly, which suits conditional, define-by-run spaces such as architecture search) and so
+    is ``constant_liar`` (parallel workers do not suggest the same point).
+    """
 
     _target_: str = "optuna.samplers.TPESampler"
     n_startup_trials: int = 10
-    multivariate: bool = False
-    group: bool = False
-    constant_liar: bool = False
+    multivariate: bool = True
+    group: bool = True
+    constant_liar: bool = True
 
 
 @dataclass
@@ -109,11 +112,16 @@ class NopPrunerConfig(PrunerConfig):
 
 @dataclass
 class MedianPrunerConfig(PrunerConfig):
-    """Stop a trial whose value is worse than the median of earlier trials at the same step."""
+    """Stop a trial whose value is worse than the median of earlier trials at the same step.
+
+    Steps are epochs. The first ``n_startup_trials`` trials always finish, and no trial is
+    judged before ``n_warmup_steps`` epochs (Optuna's defaults are 5 and 0; a few epochs of
+    warm-up keep a slow starter from being cut at its first validation).
+    """
 
     _target_: str = "optuna.pruners.MedianPruner"
-    n_startup_trials: int = 5
-    n_warmup_steps: int = 0
+    n_startup_trials: int = 3
+    n_warmup_steps: int = 3
     interval_steps: int = 1
     n_min_trials: int = 1
 
@@ -124,8 +132,8 @@ class PercentilePrunerConfig(PrunerConfig):
 
     _target_: str = "optuna.pruners.PercentilePruner"
     percentile: float = 25.0
-    n_startup_trials: int = 5
-    n_warmup_steps: int = 0
+    n_startup_trials: int = 3
+    n_warmup_steps: int = 3
     interval_steps: int = 1
     n_min_trials: int = 1
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -23,3 +23,6 @@ class ObjectiveConfig:
 
     metric: str = "val/acc"
     mode: Mode = Mode.max
+    #: More metrics the run returns after ``metric``, in order, for a multi-objective sweep
+    #: (``hydra.sweeper.direction`` then lists one direction per value). Last logged values.
+    also: list[str] = field(default_factory=list)

@@ -146,6 +146,8 @@ class GAN(ConfiguredModule):
         real, self._real = torch.cat(self._real), []
         fake = self.generate(self._eval_noise())
         self.log("val/mmd", mmd2(fake, real), prog_bar=True)
+        # The generator's size, for "quality against size" multi-objective sweeps.
+        self.log("size/generator", float(sum(p.numel() for p in self.generator.parameters())))
         if not self.trainer.sanity_checking:
             self._save_grid(fake[:64])
 
