@@ -27,6 +27,9 @@ bench: $(STAMP)  ## every benchmark of benchmarks/, printed side by side
 	$(PY) benchmarks/cli_latency.py
 	$(PY) benchmarks/step_overhead.py
 	$(PY) benchmarks/data_cache.py
+	$(PY) benchmarks/runs_listing.py
+	$(PY) benchmarks/sweep_efficiency.py
+	$(PY) benchmarks/sweeper_overhead.py
 
 # torch first and pinned: a bare range would pull a multi-GB CUDA wheel (see constraints.txt).
 $(STAMP): pyproject.toml constraints.txt
