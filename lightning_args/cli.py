@@ -44,7 +44,9 @@ class Run:
         import yaml
 
         path = self.path / ".hydra" / "config.yaml"
-        loaded = yaml.safe_load(path.read_text()) if path.is_file() else None
+        # libyaml's loader when PyYAML has it: ~10x faster, felt by --where over hundreds of runs.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        loaded = yaml.load(path.read_text(), Loader=loader) if path.is_file() else None
         return loaded if isinstance(loaded, dict) else {}
 
     def row(self, metrics: Sequence[str]) -> dict[str, Any]:
