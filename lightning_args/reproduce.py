@@ -11,9 +11,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_args.errors import CheckpointError
 from lightning_args.record import RunRecord, git_info
-from lightning_args.resume import log_to, record_of, saved_config
+from lightning_args.resume import last_checkpoint, log_to, record_of, saved_config
 
 
 @dataclass
@@ -48,12 +47,9 @@ def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> Reprodu
 
     root = Path(run_dir).resolve()
     original = record_of(root)
-    checkpoint = root / "checkpoints" / "last.ckpt"
-    if not checkpoint.is_file():
-        raise CheckpointError(
-            f"{root} has no checkpoints/last.ckpt: its resolved config is stored there. "
-            "Fix: re-run it from its command instead (run.json: command)"
-        )
+    checkpoint = last_checkpoint(
+        root, "its resolved config is stored there. Fix: re-run its command (run.json: command)"
+    )
     target = Path(out_dir) if out_dir else Path(unique_dir(f"{root}-reproduced"))
     target.mkdir(parents=True, exist_ok=True)
     cfg, _ = saved_config(checkpoint, target)

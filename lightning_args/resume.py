@@ -48,12 +48,9 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> Objective:
     """
     root = Path(run_dir).resolve()
     record = record_of(root)
-    last = root / "checkpoints" / "last.ckpt"
-    if not last.is_file():
-        raise CheckpointError(
-            f"{root} has no checkpoints/last.ckpt to resume from (the run saved none: was the "
-            "checkpoint callback off?). Fix: start a new run"
-        )
+    last = last_checkpoint(
+        root, "nothing to resume from (was the checkpoint callback off?). Fix: start a new run"
+    )
     cfg, step = saved_config(last, root)
     changes = _changes(overrides, root)
     for key, value in changes.items():
@@ -82,6 +79,14 @@ def record_of(root: Path) -> RunRecord:
             "one directory. Fix: wait for it, or stop it first"
         )
     return record
+
+
+def last_checkpoint(root: Path, why: str) -> Path:
+    """``root/checkpoints/last.ckpt``, or a :class:`CheckpointError` saying ``why`` it matters."""
+    last = root / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise CheckpointError(f"{root} has no checkpoints/last.ckpt: {why}")
+    return last
 
 
 def saved_config(last: Path, root: Path) -> tuple[DictConfig, int]:

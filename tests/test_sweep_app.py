@@ -17,6 +17,13 @@ from tests.conftest import REPO, run_app
 pytestmark = pytest.mark.slow
 
 
+def run_sweep(root: Path, *args: str) -> Path:
+    """Run ``train.py *args`` with outputs under ``root``; return its sweep directory."""
+    result = run_app(*args, f"paths.output_root={root}", cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep_dir(root)
+
+
 def sweep_dir(root: Path) -> Path:
     (found,) = (root / "sweeps").iterdir()
     return found
@@ -36,18 +43,14 @@ def summary(directory: Path) -> dict[str, Any]:
 
 def test_classifier_sweep_on_joblib_prunes_and_reports(tmp_path: Path) -> None:
     # The issue's command, with outputs in a temp dir.
-    result = run_app(
+    directory = run_sweep(
+        tmp_path,
         "+sweep=optuna",
         "-m",
         "hydra.sweeper.n_trials=8",
         "hydra.sweeper.n_jobs=2",
         "hydra/launcher=joblib",
-        f"paths.output_root={tmp_path}",
-        cwd=REPO,
-        timeout=600,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    directory = sweep_dir(tmp_path)
     s = summary(directory)
     assert s["direction"] == "maximize"
     assert s["trials"]["PRUNED"] >= 1
@@ -74,18 +77,14 @@ def test_classifier_sweep_on_joblib_prunes_and_reports(tmp_path: Path) -> None:
 
 
 def test_gan_sweep_minimises_mmd_over_its_own_space(tmp_path: Path) -> None:
-    result = run_app(
+    directory = run_sweep(
+        tmp_path,
         "model=gan",
         "+sweep=optuna",
         "-m",
         "hydra.sweeper.n_trials=3",
         "trainer.max_epochs=3",
-        f"paths.output_root={tmp_path}",
-        cwd=REPO,
-        timeout=600,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    directory = sweep_dir(tmp_path)
     s = summary(directory)
     assert s["direction"] == "minimize"
     assert s["trials"]["COMPLETE"] + s["trials"]["PRUNED"] == 3
@@ -99,19 +98,15 @@ def test_gan_sweep_minimises_mmd_over_its_own_space(tmp_path: Path) -> None:
 
 
 def test_architecture_sweep_samples_only_the_chosen_encoders_parameters(tmp_path: Path) -> None:
-    result = run_app(
+    directory = run_sweep(
+        tmp_path,
         "+sweep=optuna",
         "-m",
         "model/encoder=choice(mlp,cnn)",
         "hydra.sweeper.n_trials=6",
         "hydra.sweeper.sampler.n_startup_trials=6",
         "trainer.max_epochs=2",
-        f"paths.output_root={tmp_path}",
-        cwd=REPO,
-        timeout=600,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    directory = sweep_dir(tmp_path)
     own = {
         "mlp": {"model.encoder.hidden", "model.encoder.dropout"},
         "cnn": {"model.encoder.channels", "model.encoder.kernel_size"},
@@ -130,18 +125,14 @@ def test_architecture_sweep_samples_only_the_chosen_encoders_parameters(tmp_path
 
 
 def test_gan_quality_against_size_gives_a_pareto_front(tmp_path: Path) -> None:
-    result = run_app(
+    directory = run_sweep(
+        tmp_path,
         "model=gan",
         "+sweep=pareto",
         "-m",
         "hydra.sweeper.n_trials=4",
         "trainer.max_epochs=2",
-        f"paths.output_root={tmp_path}",
-        cwd=REPO,
-        timeout=600,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    directory = sweep_dir(tmp_path)
     s = summary(directory)
     assert s["direction"] == ["minimize", "minimize"]
     assert s["trials"]["COMPLETE"] == 4
