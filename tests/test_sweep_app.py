@@ -64,16 +64,26 @@ def test_classifier_sweep_on_joblib_prunes_and_reports(tmp_path: Path) -> None:
     record = json.loads((directory / str(pruned[0].number) / "run.json").read_text())
     assert record["status"] == "pruned"
     assert "pruned after epoch" in record["error"]["message"]
-    # The sweep's runs are runs like any other for the lightning-args command.
-    listed = subprocess.run(
-        [sys.executable, "-m", "lightning_args.cli", "runs", str(tmp_path), "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    rows = json.loads(listed.stdout)
-    assert len(rows) == 8
+    # A plain training beside the sweep: the lightning-args command sees both kinds of runs.
+    plain = run_app("trainer.max_epochs=1", f"paths.output_root={tmp_path}", cwd=REPO)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    rows = json.loads(cli("runs", str(tmp_path), "--format", "json").stdout)
+    assert len(rows) == 9
     assert sorted({r["status"] for r in rows}) == ["completed", "pruned"]
+    best = directory / str(s["best"]["number"])
+    assert "optimizer.lr: 0.001 -> " in cli("diff", str(run), str(best)).stdout
+    assert '"status": "completed"' in cli("show", str(best)).stdout
+    curves = tmp_path / "curves.png"
+    plotted = cli("plot", str(run), str(best), "--out", str(curves))
+    assert plotted.returncode == 0, plotted.stderr
+    assert curves.stat().st_size > 10_000
+    assert f"Best: trial {s['best']['number']}" in cli("study", str(directory)).stdout
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "lightning_args.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO)
 
 
 def test_gan_sweep_minimises_mmd_over_its_own_space(tmp_path: Path) -> None:
