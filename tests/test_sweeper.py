@@ -330,6 +330,14 @@ def test_bad_input_fails_before_any_job_and_leaves_the_study_intact(
     assert journal.read_bytes() == before
 
 
+def test_a_bad_key_in_an_options_space_fails_before_any_job(app: Path) -> None:
+    (app / "conf" / "search_space" / "encoder" / "a.yaml").write_text("sise: choice(1, 2)\n")
+    result = sweep(app)
+    assert result.returncode == 1
+    assert "the search space does not fit the config: unknown key 'encoder.sise'" in result.stderr
+    assert runs(app) == []
+
+
 def test_the_job_link_reaches_out_of_process_jobs_through_joblib(app: Path) -> None:
     result = sweep(app, "hydra/launcher=joblib", "hydra.sweeper.n_jobs=2")
     assert result.returncode == 0, result.stderr

@@ -356,6 +356,10 @@ class OptunaSweep:
         for param in space.params:
             for value in _probe_values(param)[1:]:
                 probes.append({**first, param.key: param.override(value)})
+        # The options' own spaces, as far as the first choices reach them.
+        declared = [p for p in self._option_params(base, first) if p.name not in space.names()]
+        if declared:
+            probes.append({**first, **{p.key: p.override(_first(p)) for p in declared}})
         for probe in probes:
             try:
                 self._choices([*base, *space.fixed, *probe.values()])
