@@ -31,6 +31,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from lightning_args.atomic import atomic_write
+
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def _write(entry: Path, value: Any, key: Mapping[str, Any], seconds: float) -> N
     torch.save(value, buffer)
     data = buffer.getvalue()
     (entry / "meta.json").unlink(missing_ok=True)  # the entry is incomplete until meta is back
-    _atomic_write(entry / "data.pt", data)
+    atomic_write(entry / "data.pt", data)
     meta = {
         "key": dict(key),
         "format": FORMAT,
@@ -108,16 +110,7 @@ def _write(entry: Path, value: Any, key: Mapping[str, Any], seconds: float) -> N
         "build_seconds": round(seconds, 3),
         "built_by": f"{socket.gethostname()}:{os.getpid()}",
     }
-    _atomic_write(entry / "meta.json", json.dumps(meta, indent=2, default=str).encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    atomic_write(entry / "meta.json", json.dumps(meta, indent=2, default=str))
 
 
 @contextmanager

@@ -10,13 +10,16 @@ appended, and a new column rewrites the file with every earlier row kept.
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger as _LightningCSVLogger
 from lightning.pytorch.loggers import MLFlowLogger as _LightningMLFlowLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+from lightning_args.atomic import atomic_write
+from lightning_args.cli import flatten
 
 
 class MLflowLogger(_LightningMLFlowLogger):
@@ -33,16 +36,7 @@ class MLflowLogger(_LightningMLFlowLogger):
 
     def log_config(self, config: dict[str, Any]) -> None:
         """Log ``config`` as parameters, one per leaf, named by its dotted path."""
-        self.log_hyperparams(_flat(config))
-
-
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(node, dict) or not node:
-        return {prefix: node} if prefix else {}
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
+        self.log_hyperparams(flatten(config))
 
 
 class _ContinuingWriter(ExperimentWriter):
@@ -83,10 +77,9 @@ def trim_metrics(path: Path, step: int) -> int:
         header = list(reader.fieldnames or [])
         rows = list(reader)
     kept = [row for row in rows if not row.get("step") or int(float(row["step"])) < step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(kept)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(kept)
+    atomic_write(path, text.getvalue())
     return len(rows) - len(kept)

@@ -21,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from lightning_args.atomic import atomic_write
+
 RECORD_NAME = "run.json"
 VERSIONED_PACKAGES = ("lightning-args", "torch", "lightning", "hydra-core", "omegaconf", "optuna")
 
@@ -106,10 +108,7 @@ class RunRecord:
 
     def write(self, run_dir: Path) -> None:
         """Write ``run.json`` atomically (a temporary file, then a rename)."""
-        path = run_dir / RECORD_NAME
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=False) + "\n")
-        os.replace(tmp, path)
+        atomic_write(run_dir / RECORD_NAME, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def read(cls, run_dir: Path) -> RunRecord:

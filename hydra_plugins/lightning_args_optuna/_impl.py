@@ -34,6 +34,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from optuna.trial import TrialState
 
+from lightning_args.cli import flatten
 from lightning_args.errors import SearchSpaceError, StorageError, SweepError
 from lightning_args.hydra_errors import translate
 from lightning_args.record import process_alive
@@ -87,7 +88,7 @@ class OptunaSweep:
             str(config.hydra.job.name), [str(o) for o in config.hydra.overrides.task]
         )
         self.storage: str = self.settings.storage or str(self.sweep_dir / "study.journal")
-        self._pruner_config: dict[str, Any] = _container(config.hydra.sweeper.pruner)
+        self._pruner_config: dict[str, Any] = _container(self.settings.pruner)
         self._choices_cache: dict[tuple[str, ...], dict[str, str]] = {}
         self._option_spaces: dict[tuple[str, str], Space | None] = {}
         self._groups: dict[str, bool] = {}
@@ -181,12 +182,7 @@ class OptunaSweep:
                 overrides = self._trial_overrides(trial, base, space)
             ret = self._launch(trial, overrides)
             with progress.lock:
-                del progress.running[trial.number]
-                progress.returns.append((trial.number, ret))
-                if self._tell(study, trial, ret) == TrialState.FAIL:
-                    progress.failed += 1
-                    if progress.failed > progress.allowed_failures:
-                        progress.stop = True
+                self._record(study, trial, ret, progress)
 
     def _batch_loop(
         self, study: optuna.Study, base: list[str], space: Space, progress: _Progress, size: int
@@ -200,11 +196,17 @@ class OptunaSweep:
             # Consecutive numbers (one sweeper, asked in a row): job index = trial number holds.
             rets = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
             for trial, ret in zip(trials, rets, strict=True):
-                del progress.running[trial.number]
-                progress.returns.append((trial.number, ret))
-                if self._tell(study, trial, ret) == TrialState.FAIL:
-                    progress.failed += 1
-            progress.stop = progress.failed > progress.allowed_failures
+                self._record(study, trial, ret, progress)
+
+    def _record(
+        self, study: optuna.Study, trial: optuna.trial.Trial, ret: JobReturn, progress: _Progress
+    ) -> None:
+        """Tell the study how a trial ended; stop the sweep once too many failed."""
+        del progress.running[trial.number]
+        progress.returns.append((trial.number, ret))
+        if self._tell(study, trial, ret) == TrialState.FAIL:
+            progress.failed += 1
+            progress.stop = progress.stop or progress.failed > progress.allowed_failures
 
     # --- one trial ------------------------------------------------------------------------
 
@@ -454,18 +456,10 @@ def _load_option_space(
         # The option's own package: its group path, unless the choice moved it (group@pkg).
         group_path, _, moved = choice_key.partition("@")
         package = moved or group_path.replace("/", ".")
-    prefix = "" if package == "_global_" else f"{package}."
-    entries = _flatten(OmegaConf.to_container(result.config), prefix)
+    prefix = "" if package == "_global_" else package
+    declared = OmegaConf.to_container(result.config)
+    entries = flatten(declared, prefix) if declared else {}  # an empty file declares nothing
     return parse(entries, where=f"{path}.yaml")
-
-
-def _flatten(node: Any, prefix: str) -> dict[str, Any]:
-    if not isinstance(node, dict):
-        return {prefix.rstrip("."): node}
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        out.update(_flatten(value, f"{prefix}{key}."))
-    return out
 
 
 def _pin_sweep_dir(config: DictConfig) -> Path:

@@ -18,6 +18,8 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
+from lightning_args.atomic import atomic_write
+
 _log = logging.getLogger(__name__)
 
 SUMMARY = "summary.yaml"
@@ -147,6 +149,4 @@ def _plain(value: Any) -> Any:
 
 
 def _atomic_yaml(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    tmp.replace(path)
+    atomic_write(path, yaml.safe_dump(data, sort_keys=False))
