@@ -93,14 +93,25 @@ def train(cfg: DictConfig) -> Objective:
     check_complete(cfg)
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
+    from lightning_args.requeue import REQUEUED, JobRequeued
+
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    previous = RunRecord.read(run_dir) if (run_dir / RECORD_NAME).is_file() else None
+    ckpt_path = _continue_from(cfg, run_dir, previous)
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
+    if previous is not None and previous.seed is not None and ckpt_path is not None:
+        seed = previous.seed  # the run goes on: its random streams come from the checkpoint
     record = None
     if getattr(rank_zero_only, "rank", 0) == 0:
-        record = _open_record(cfg, run_dir, seed)
+        record = _open_record(run_dir, seed, previous, ckpt_path)
     try:
-        value = _fit_and_test(cfg, seed, record)
+        value = _fit_and_test(cfg, seed, record, ckpt_path)
+    except JobRequeued as requeued:
+        if record is not None:
+            record.finish(run_dir, REQUEUED, requeued)
+        requeued.hand_over()  # submitit's handler: requeue this job, exit
+        raise
     except BaseException as error:
         if record is not None:
             pruned = type(error).__name__ == "TrialPruned"  # optuna's; not imported for this
@@ -117,13 +128,27 @@ def train(cfg: DictConfig) -> Objective:
     return value
 
 
-def _open_record(cfg: DictConfig, run_dir: Path, seed: int) -> RunRecord:
+def _continue_from(cfg: DictConfig, run_dir: Path, previous: RunRecord | None) -> str | None:
+    """``ckpt_path``, or the checkpoint a requeued job left in its run directory."""
+    from lightning_args.requeue import requeue_checkpoint
+
+    if cfg.ckpt_path:
+        return str(cfg.ckpt_path)
+    checkpoint = requeue_checkpoint(run_dir, previous.status if previous else None)
+    if checkpoint is None:
+        return None
+    _log.info("Requeued run: continuing from %s", checkpoint)
+    return str(checkpoint)
+
+
+def _open_record(
+    run_dir: Path, seed: int, previous: RunRecord | None, ckpt_path: str | None
+) -> RunRecord:
     """A new run's record; or, for a run continued in its own directory, its record resumed."""
-    if (run_dir / RECORD_NAME).is_file() and cfg.ckpt_path:
-        record = RunRecord.read(run_dir)
-        checkpoint = _relative(str(cfg.ckpt_path), str(run_dir)) or str(cfg.ckpt_path)
-        record.resume(run_dir, checkpoint=checkpoint, overrides=_hydra_overrides())
-        return record
+    if previous is not None and ckpt_path:
+        checkpoint = _relative(ckpt_path, str(run_dir)) or ckpt_path
+        previous.resume(run_dir, checkpoint=checkpoint, overrides=_hydra_overrides())
+        return previous
     return RunRecord.start(run_dir, seed=seed, overrides=_hydra_overrides(), code_dir=_code_dir())
 
 
@@ -161,18 +186,22 @@ def _group_options(key: str) -> list[str]:
     return sorted(hydra.config_loader().get_group_options(key.replace(".", "/")))
 
 
-def _fit_and_test(cfg: DictConfig, seed: int, record: RunRecord | None) -> Objective:
+def _fit_and_test(
+    cfg: DictConfig, seed: int, record: RunRecord | None, ckpt_path: str | None
+) -> Objective:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from lightning_args.builder import build
+    from lightning_args.requeue import RequeueOnSignal
 
     _quiet_lightning()
     pl.seed_everything(seed, workers=True, verbose=False)
     reporter = _trial_reporter(cfg)
-    built = build(cfg, callbacks=[reporter] if reporter else [])
+    callbacks = [RequeueOnSignal(cfg.paths.run_dir), *([reporter] if reporter else [])]
+    built = build(cfg, callbacks=callbacks)
     trainer = built.trainer
-    trainer.fit(built.module, datamodule=built.datamodule, ckpt_path=cfg.ckpt_path)
+    trainer.fit(built.module, datamodule=built.datamodule, ckpt_path=ckpt_path)
 
     fit_metrics = _scalars(trainer.callback_metrics)
     if reporter is not None and reporter.pruned_at is not None:

@@ -11,10 +11,11 @@ import lightning.pytorch as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_args.checkpoint import AtomicCheckpointIO, ConfigInCheckpoint
+from lightning_args.checkpoint import AtomicCheckpointIO, ConfigInCheckpoint, LoaderStateOnResume
 from lightning_args.errors import ConfigTypeError
 from lightning_args.module import ConfiguredModule
 from lightning_args.optim import Optimization
+from lightning_args.requeue import cluster_plugins
 from lightning_args.rng import RandomStateInCheckpoint
 from lightning_args.targets import check_targets
 
@@ -76,10 +77,11 @@ def build(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> Built:
             *callbacks,
             ConfigInCheckpoint(resolved),
             RandomStateInCheckpoint(),
+            LoaderStateOnResume(),
         ],
         logger=loggers or False,
         default_root_dir=cfg.paths.run_dir,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         **manual,
         _convert_="all",
     )

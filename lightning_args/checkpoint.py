@@ -55,6 +55,23 @@ class ConfigInCheckpoint(pl.Callback):
         checkpoint[CONFIG_KEY] = {"config": self.config}
 
 
+class LoaderStateOnResume(pl.Callback):
+    """Give the training loaders their position from the checkpoint, when Lightning did not.
+
+    Lightning restores stateful loaders (:class:`~lightning_args.data.TensorBatches`) only when
+    the training loader is first built after the checkpoint is read. A scheduler that asks for
+    ``trainer.estimated_stepping_batches`` (cosine, one-cycle) builds it earlier, and the
+    position is dropped: a run resumed mid-epoch would see the epoch's first batches again
+    (Lightning-AI/pytorch-lightning#20550). At the start of training the pending states are
+    loaded; no batch has been drawn yet.
+    """
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loop = trainer.fit_loop
+        if getattr(loop, "_combined_loader_states_to_load", None):
+            loop._load_combined_loader_states()
+
+
 def config_from_checkpoint(path: str | Path) -> dict[str, Any]:
     """The resolved config stored in the checkpoint at ``path``.
 

@@ -20,8 +20,10 @@ class TensorBatches:
     """Iterate over ``tensors`` (a tuple or a dict of equally long tensors) in batches.
 
     Shuffling is seeded by ``seed`` and the epoch, which Lightning sets through
-    :meth:`set_epoch`; a resumed run therefore sees the same order as an uninterrupted one. Under
-    ``torch.distributed`` each rank takes every ``world_size``-th sample of the permutation.
+    :meth:`set_epoch`; a resumed run therefore sees the same order as an uninterrupted one. The
+    position in the epoch is part of Lightning's checkpoint (:meth:`state_dict`), so a run
+    checkpointed mid-epoch (a preempted job) resumes with the next batch, not the epoch's first.
+    Under ``torch.distributed`` each rank takes every ``world_size``-th sample of the permutation.
 
     Example:
         >>> import torch
@@ -63,6 +65,8 @@ class TensorBatches:
         self.drop_last = drop_last
         self.seed = seed
         self.epoch = 0
+        self._position = 0  # batches yielded in the current pass
+        self._resume_at: tuple[int, int] | None = None  # (epoch, position) from a checkpoint
 
     # Lightning calls ``dataloader.sampler.set_epoch(epoch)`` before each epoch, and reads
     # ``batch_sampler`` whenever ``sampler`` exists.
@@ -75,6 +79,14 @@ class TensorBatches:
     def set_epoch(self, epoch: int) -> None:
         """Choose the permutation of ``epoch`` (called by Lightning before each epoch)."""
         self.epoch = epoch
+
+    def state_dict(self) -> dict[str, int]:
+        """Where the current pass is; Lightning stores it in checkpoints of the training loop."""
+        return {"epoch": self.epoch, "position": self._position}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        """Make the next pass over ``state``'s epoch start after the batches it had yielded."""
+        self._resume_at = (int(state["epoch"]), int(state["position"]))
 
     def _indices(self) -> torch.Tensor | None:
         rank, world = _rank_and_world_size()
@@ -104,7 +116,14 @@ class TensorBatches:
         tensors = self._tensors if indices is None else [t[indices] for t in self._tensors]
         size, step = self._local_size(), self.batch_size
         stop = size - size % step if self.drop_last else size
-        for start in range(0, stop, step):
+        skip = 0
+        if self._resume_at is not None:
+            epoch, skip = self._resume_at
+            skip = skip if epoch == self.epoch else 0
+            self._resume_at = None
+        self._position = skip
+        for start in range(skip * step, stop, step):
+            self._position += 1
             yield self._pack([t[start : start + step] for t in tensors])
 
     def _pack(self, parts: list[torch.Tensor]) -> Batch:

@@ -86,3 +86,22 @@ def run_dirs(root: Path) -> list[Path]:
     """The run directories under ``root/outputs/runs``."""
     runs = root / "outputs" / "runs"
     return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.exists() else []
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[None]:
+    """A real Slurm cluster on this machine: the one ``.ci/run`` started, or one started here.
+
+    ``scripts/slurm-cluster up`` installs Debian's packages if needed (root) and is a no-op when
+    the cluster is up. A cluster this fixture started is stopped after the session.
+    """
+    script = REPO / "scripts" / "slurm-cluster"
+    was_up = subprocess.run([script, "status"], capture_output=True, text=True)
+    started = "node localhost: idle" not in was_up.stdout
+    if started:
+        up = subprocess.run([script, "up"], capture_output=True, text=True, timeout=600)
+        if up.returncode != 0:
+            pytest.fail(f"scripts/slurm-cluster up failed:\n{up.stderr}", pytrace=False)
+    yield
+    if started:
+        subprocess.run([script, "down"], capture_output=True, timeout=120)

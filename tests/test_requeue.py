@@ -1,0 +1,158 @@
+"""Preemption on CPU, without a cluster: a requeue signal mid-epoch loses nothing.
+
+A stand-in for submitit's handler is installed for USR2 (submitit installs its own in a Slurm
+job); a callback sends the signal to the process in the middle of an epoch. The run must
+checkpoint at that batch, stop with status ``requeued``, hand the signal to the handler, and,
+started again in the same directory, end exactly where an uninterrupted run ends. The same
+path through a real Slurm cluster is in ``test_slurm.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from omegaconf import DictConfig
+
+import lightning_args
+from lightning_args.data import TensorBatches
+from lightning_args.record import RunRecord
+from lightning_args.requeue import CHECKPOINT, JobRequeued
+
+pytestmark = pytest.mark.slow
+
+
+class SignalAt(pl.Callback):
+    """Send ``signal`` to this process once, after training batch ``batch`` of ``epoch``."""
+
+    def __init__(self, epoch: int, batch: int, signal: str = "SIGUSR2") -> None:
+        self.epoch, self.batch, self.signum = epoch, batch, signal
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if (trainer.current_epoch, args[-1]) == (self.epoch, self.batch):
+            os.kill(os.getpid(), signal.Signals[self.signum])
+
+
+@pytest.fixture
+def submitit_handler() -> Iterator[list[int]]:
+    """A USR2 handler standing in for submitit's; yields the signals it was handed."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGUSR2, handler)
+    yield received
+    signal.signal(signal.SIGUSR2, previous)
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    state: dict[str, torch.Tensor] = checkpoint["state_dict"]
+    return state
+
+
+def _metrics_csv(run_dir: Path) -> list[str]:
+    return (run_dir / "metrics.csv").read_text().splitlines()
+
+
+CONFIG = (
+    "trainer=cpu",
+    "trainer.max_epochs=3",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "test=false",
+)
+
+
+def test_a_signalled_run_resumes_mid_epoch_and_ends_as_an_uninterrupted_one(
+    compose_app: Callable[..., DictConfig], tmp_path: Path, submitit_handler: list[int]
+) -> None:
+    whole = tmp_path / "whole"
+    expected = lightning_args.train(compose_app(*CONFIG, f"paths.run_dir={whole}"))
+
+    run = tmp_path / "requeued"
+    signalled = compose_app(
+        *CONFIG,
+        f"paths.run_dir={run}",
+        "+callbacks.signal_at._target_=tests.test_requeue.SignalAt",
+        "+callbacks.signal_at.epoch=1",
+        "+callbacks.signal_at.batch=7",
+    )
+    with pytest.raises(JobRequeued):
+        lightning_args.train(signalled)
+    assert submitit_handler == [signal.SIGUSR2]  # handed over once, after the checkpoint
+    record = RunRecord.read(run)
+    assert record.status == "requeued"
+    saved = torch.load(run / CHECKPOINT, weights_only=True)
+    assert (saved["epoch"], saved["global_step"]) == (1, 19 + 8)  # 19 batches per epoch
+
+    # The requeued job: the same config, the same directory, no ckpt_path given.
+    value = lightning_args.train(compose_app(*CONFIG, f"paths.run_dir={run}"))
+
+    assert value == expected
+    record = RunRecord.read(run)
+    assert record.status == "completed"
+    assert [r["previous_status"] for r in record.resumes] == ["requeued"]
+    assert not (run / CHECKPOINT).exists()  # superseded by last.ckpt
+    whole_weights, run_weights = _weights(whole), _weights(run)
+    assert whole_weights.keys() == run_weights.keys()
+    for name, tensor in whole_weights.items():
+        assert torch.equal(tensor, run_weights[name]), name
+    # metrics.csv continued: every epoch's validation row once, equal to the whole run's.
+    assert _val_rows(run) == _val_rows(whole)
+
+
+def _val_rows(run_dir: Path) -> list[str]:
+    lines = _metrics_csv(run_dir)
+    header = lines[0].split(",")
+    column = header.index("val/acc")
+    return [line for line in lines[1:] if line.split(",")[column]]
+
+
+def test_without_a_handler_the_signal_is_not_taken(
+    compose_app: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    """Outside submitit nobody would requeue the job: the callback leaves the signal alone."""
+    assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL
+    ignored = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    try:
+        cfg = compose_app(
+            *CONFIG,
+            "trainer.max_epochs=1",
+            "+callbacks.signal_at._target_=tests.test_requeue.SignalAt",
+            "+callbacks.signal_at.epoch=0",
+            "+callbacks.signal_at.batch=3",
+        )
+        lightning_args.train(cfg)
+    finally:
+        signal.signal(signal.SIGUSR2, ignored)
+    assert RunRecord.read(Path(cfg.paths.run_dir)).status == "completed"
+
+
+def test_tensor_batches_resume_after_the_batches_already_yielded() -> None:
+    data = torch.arange(10)
+    batches = TensorBatches((data,), batch_size=3, shuffle=True, seed=7)
+    batches.set_epoch(2)
+    whole = [b[0].tolist() for b in batches]
+    iterator = iter(batches)
+    next(iterator), next(iterator)
+    state = batches.state_dict()
+    assert state == {"epoch": 2, "position": 2}
+
+    fresh = TensorBatches((data,), batch_size=3, shuffle=True, seed=7)
+    fresh.load_state_dict(state)
+    fresh.set_epoch(2)
+    assert [b[0].tolist() for b in fresh] == whole[2:]
+    assert [b[0].tolist() for b in fresh] == whole  # the next pass is whole again
+    other = TensorBatches((data,), batch_size=3, shuffle=True, seed=7)
+    other.load_state_dict(state)
+    other.set_epoch(3)  # a state of another epoch does not skip anything
+    assert len(list(other)) == 4
