@@ -102,11 +102,11 @@ def train(cfg: DictConfig) -> Objective:
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
     if previous is not None and previous.seed is not None and ckpt_path is not None:
         seed = previous.seed  # the run goes on: its random streams come from the checkpoint
-    record = None
+    record, resumed = None, None
     if getattr(rank_zero_only, "rank", 0) == 0:
-        record = _open_record(run_dir, seed, previous, ckpt_path)
+        record, resumed = _open_record(run_dir, seed, previous, ckpt_path)
     try:
-        value = _fit_and_test(cfg, seed, record, ckpt_path)
+        value = _fit_and_test(cfg, seed, record, ckpt_path, resumed)
     except JobRequeued as requeued:
         if record is not None:
             record.finish(run_dir, REQUEUED, requeued)
@@ -143,13 +143,22 @@ def _continue_from(cfg: DictConfig, run_dir: Path, previous: RunRecord | None) -
 
 def _open_record(
     run_dir: Path, seed: int, previous: RunRecord | None, ckpt_path: str | None
-) -> RunRecord:
-    """A new run's record; or, for a run continued in its own directory, its record resumed."""
+) -> tuple[RunRecord, Callable[[], None] | None]:
+    """A new run's record (written now); or the record of a run continued in its directory,
+    with the call that marks it resumed.
+
+    That call must wait until every rank of a multi-process job has read the record: each rank
+    decides from it whether to continue from a requeue checkpoint, and one that read the record
+    after rank 0 had marked it ``running`` would start over while the others continue.
+    """
     if previous is not None and ckpt_path:
         checkpoint = _relative(ckpt_path, str(run_dir)) or ckpt_path
-        previous.resume(run_dir, checkpoint=checkpoint, overrides=_hydra_overrides())
-        return previous
-    return RunRecord.start(run_dir, seed=seed, overrides=_hydra_overrides(), code_dir=_code_dir())
+        overrides = _hydra_overrides()
+        return previous, lambda: previous.resume(
+            run_dir, checkpoint=checkpoint, overrides=overrides
+        )
+    start = RunRecord.start(run_dir, seed=seed, overrides=_hydra_overrides(), code_dir=_code_dir())
+    return start, None
 
 
 def check_complete(cfg: DictConfig) -> None:
@@ -187,18 +196,24 @@ def _group_options(key: str) -> list[str]:
 
 
 def _fit_and_test(
-    cfg: DictConfig, seed: int, record: RunRecord | None, ckpt_path: str | None
+    cfg: DictConfig,
+    seed: int,
+    record: RunRecord | None,
+    ckpt_path: str | None,
+    resumed: Callable[[], None] | None,
 ) -> Objective:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from lightning_args.builder import build
-    from lightning_args.requeue import RequeueOnSignal
+    from lightning_args.requeue import OnceRanksMeet, RequeueOnSignal
 
     _quiet_lightning()
     pl.seed_everything(seed, workers=True, verbose=False)
     reporter = _trial_reporter(cfg)
-    callbacks = [RequeueOnSignal(cfg.paths.run_dir), *([reporter] if reporter else [])]
+    callbacks: list[pl.Callback] = [RequeueOnSignal(cfg.paths.run_dir)]
+    callbacks += [reporter] if reporter else []
+    callbacks += [OnceRanksMeet(resumed)] if resumed else []
     built = build(cfg, callbacks=callbacks)
     trainer = built.trainer
     trainer.fit(built.module, datamodule=built.datamodule, ckpt_path=ckpt_path)

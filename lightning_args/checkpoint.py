@@ -10,6 +10,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_args.errors import CheckpointError
 from lightning_args.trust import check_trusted
@@ -53,6 +54,36 @@ class ConfigInCheckpoint(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint[CONFIG_KEY] = {"config": self.config}
+
+
+class BestAndLastCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint``, with ``last.ckpt`` written after every epoch.
+
+    Since Lightning 2.6, ``save_last=True`` writes ``last.ckpt`` only at a step where a top-k
+    checkpoint is written: with ``save_top_k=1`` and a monitored metric, that is each new best,
+    and ``last.ckpt`` becomes a copy of ``best.ckpt``, however many epochs came after it. A run
+    resumed from it (``lightning-args resume``, a requeued job) would train those epochs again.
+    Here the last checkpoint is also written at the end of every epoch where no top-k one was.
+    """
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        due = self._last_due(trainer) and self._should_save_on_train_epoch_end(trainer)
+        super().on_train_epoch_end(trainer, pl_module)
+        if due:
+            self._save_last_if_missing(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        due = self._last_due(trainer) and not self._should_save_on_train_epoch_end(trainer)
+        super().on_validation_end(trainer, pl_module)
+        if due:
+            self._save_last_if_missing(trainer)
+
+    def _last_due(self, trainer: pl.Trainer) -> bool:
+        return bool(self.save_last) and not self._should_skip_saving_checkpoint(trainer)
+
+    def _save_last_if_missing(self, trainer: pl.Trainer) -> None:
+        if self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 class LoaderStateOnResume(pl.Callback):

@@ -98,6 +98,10 @@ class RequeueOnSignal(pl.Callback):
         if not trainer.strategy.reduce_boolean_decision(self._received is not None, all=False):
             return
         trainer.save_checkpoint(self.path)
+        # Lightning hands this step's metrics to the loggers after this hook, which the exception
+        # below skips: the requeued job starts with the next step, so they would be lost.
+        trainer._logger_connector.on_batch_end()
+        trainer._logger_connector.update_train_step_metrics()
         raise JobRequeued(self._received or self.signum, self.path, self._previous)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -115,6 +119,23 @@ class RequeueOnSignal(pl.Callback):
                 signal.Signals(self._received).name,
             )
         self._previous = None
+
+
+class OnceRanksMeet(pl.Callback):
+    """Call ``action`` when fitting starts, once every rank's process has joined the job.
+
+    :func:`lightning_args.train` marks a continued run's record ``running`` here rather than
+    at once: every rank reads the record first, to decide whether to continue from
+    :data:`CHECKPOINT`, and they have all read it once the process group exists.
+    """
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action: Callable[[], None] | None = action
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.action is not None:
+            self.action()
+            self.action = None
 
 
 def requeue_checkpoint(run_dir: Path, status: str | None) -> Path | None:

@@ -63,3 +63,14 @@ def test_sigkill_during_save_leaves_a_loadable_checkpoint(tmp_path: Path) -> Non
 def test_build_writes_checkpoints_atomically(tmp_path: Path, compose_app) -> None:  # type: ignore[no-untyped-def]
     built = lightning_args.build(compose_app())
     assert isinstance(built.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
+def test_last_checkpoint_is_the_last_epoch_after_the_best(tmp_path: Path, compose_app) -> None:  # type: ignore[no-untyped-def]
+    # Minimising accuracy: the best is the first epoch; Lightning 2.6 alone would then never
+    # write last.ckpt again.
+    cfg = compose_app("trainer.max_epochs=3", "objective.mode=min", "test=false")
+    lightning_args.train(cfg)
+    folder = Path(cfg.paths.run_dir) / "checkpoints"
+    best = torch.load(folder / "best.ckpt", weights_only=True)
+    last = torch.load(folder / "last.ckpt", weights_only=True)
+    assert (best["epoch"], last["epoch"]) == (0, 2)

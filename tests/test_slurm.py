@@ -87,30 +87,42 @@ def test_the_issue_command_trains_both_models(tmp_path: Path) -> None:
         assert record["objective"]["value"] > 0.5
 
 
-def test_ddp_runs_as_two_slurm_tasks_with_one_run_directory(tmp_path: Path) -> None:
-    sweep = multirun(
+def test_ddp_runs_as_two_slurm_tasks_with_one_run_directory_and_survives_preemption(
+    tmp_path: Path,
+) -> None:
+    sweep = tmp_path / "sweep"
+    proc = _start(
         tmp_path,
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
-        "trainer.max_epochs=2",
+        "trainer.max_epochs=30",
         "trainer.log_every_n_steps=1",
+        "test=false",
         "hydra.launcher.tasks_per_node=2",
+        "hydra.launcher.timeout_min=30",
     )
+    run = sweep / "0"
+    _wait_for(lambda: (run / "checkpoints" / "last.ckpt").is_file(), proc, 240)
+    job = array_id(sweep)
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)  # both tasks get it
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-2000:] + err[-3000:]
+
     assert sorted(p.name for p in sweep.iterdir() if not p.name.startswith(".")) == [
         "0",
         "multirun.yaml",
     ]
-    run = sweep / "0"
     record = read_record(run)
     assert record["status"] == "completed"
+    assert [r["previous_status"] for r in record["resumes"]] == ["requeued"]
+    assert [state for _, state in sacct(job, duplicates=True)] == ["REQUEUED", "COMPLETED"]
     # Each of the 2 ranks took half of every epoch: 10 of the 19 batches of one process.
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["global_step"] == 2 * 10
-    # Rank 0 alone logs: one row per logged step, none twice.
-    rows = [r for r in _csv(run / "metrics.csv") if r["train/loss"]]
-    steps = [int(r["step"]) for r in rows]
-    assert len(steps) == len(set(steps)) == 20
+    assert checkpoint["global_step"] == 30 * 10
+    # Rank 0 alone logs, and the requeued job continued the file: every step once.
+    steps = [int(r["step"]) for r in _csv(run / "metrics.csv") if r["train/loss"]]
+    assert sorted(steps) == list(range(300))
     log = (run / "train.log").read_text()
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in log
 
@@ -142,6 +154,10 @@ def test_a_preempted_job_resumes_in_its_run_directory_and_ends_as_an_uninterrupt
     assert record["metrics"] == whole["metrics"]
     assert record["objective"] == whole["objective"]
     assert _weights(preempted) == _weights(sweep / "0")
+    metrics = [
+        sorted((run / "metrics.csv").read_text().splitlines()) for run in (sweep / "0", preempted)
+    ]
+    assert metrics[0] == metrics[1]  # every row once, the signalled step's included
     states = [state for _, state in sacct(job, duplicates=True)]
     assert states == ["REQUEUED", "COMPLETED"]
     # submitit requeued the same job: the same overrides, run directory and job number.

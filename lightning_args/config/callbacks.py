@@ -13,9 +13,13 @@ from lightning_args.config.objective import Mode
 
 @dataclass
 class CheckpointConfig:
-    """``checkpoints/last.ckpt`` after every epoch, ``checkpoints/best.ckpt`` by the objective."""
+    """``checkpoints/last.ckpt`` after every epoch, ``checkpoints/best.ckpt`` by the objective.
 
-    _target_: str = "lightning.pytorch.callbacks.ModelCheckpoint"
+    The target is Lightning's ``ModelCheckpoint`` with ``last.ckpt`` really written every epoch
+    (Lightning 2.6 writes it only with a new best; see :class:`BestAndLastCheckpoint`).
+    """
+
+    _target_: str = "lightning_args.checkpoint.BestAndLastCheckpoint"
     dirpath: str = "${paths.run_dir}/checkpoints"
     filename: str = "best"
     monitor: str | None = "${objective.metric}"
