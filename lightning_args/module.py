@@ -246,11 +246,16 @@ class ConfiguredModule(pl.LightningModule):
             "counters": {
                 n: {"pending": h.pending, "steps": h.steps} for n, h in self._named.items()
             },
+            # log_interval_mean's sums of a logging interval that a checkpoint cuts in two
+            "running": {n: (t.detach().cpu(), c) for n, (t, c) in self._running.items()},
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get(STATE_KEY)
-        if saved is None or self._optimization is None:
+        if saved is None:
+            return
+        self._running = {n: (t, int(c)) for n, (t, c) in saved.get("running", {}).items()}
+        if self._optimization is None:
             return
         names, current = list(saved["names"]), self.optimizer_names
         if sorted(names) != sorted(current):

@@ -8,11 +8,12 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, open_dict
 
 import lightning_args
+from lightning_args.checkpoint import BestAndLastCheckpoint
 from lightning_args.demos import Classifier, CNNEncoder, DigitsDataModule, MLPEncoder
 from lightning_args.loggers import CSVLogger
 from lightning_args.targets import locate
@@ -27,7 +28,7 @@ def test_build_gives_module_datamodule_and_trainer(compose_app: Compose) -> None
     assert isinstance(built.datamodule, DigitsDataModule)
     assert isinstance(built.trainer, pl.Trainer)
     kinds = {type(cb) for cb in built.trainer.callbacks}
-    assert {ModelCheckpoint, LearningRateMonitor} <= kinds
+    assert {BestAndLastCheckpoint, LearningRateMonitor} <= kinds
     assert {type(lg) for lg in built.trainer.loggers} == {
         CSVLogger,
         TensorBoardLogger,

@@ -69,12 +69,21 @@ CONFIG = (
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "test=false",
-    "trainer.log_every_n_steps=1",
 )
 
 
+@pytest.mark.parametrize(
+    "batch",
+    [
+        pytest.param(7, id="mid-logging-interval"),  # global step 26; rows every 10 steps
+        pytest.param(10, id="at-a-logged-step"),  # global step 29: its row is written
+    ],
+)
 def test_a_signalled_run_resumes_mid_epoch_and_ends_as_an_uninterrupted_one(
-    compose_app: Callable[..., DictConfig], tmp_path: Path, submitit_handler: list[int]
+    compose_app: Callable[..., DictConfig],
+    tmp_path: Path,
+    submitit_handler: list[int],
+    batch: int,
 ) -> None:
     whole = tmp_path / "whole"
     expected = lightning_args.train(compose_app(*CONFIG, f"paths.run_dir={whole}"))
@@ -85,7 +94,7 @@ def test_a_signalled_run_resumes_mid_epoch_and_ends_as_an_uninterrupted_one(
         f"paths.run_dir={run}",
         "+callbacks.signal_at._target_=tests.test_requeue.SignalAt",
         "+callbacks.signal_at.epoch=1",
-        "+callbacks.signal_at.batch=7",
+        f"+callbacks.signal_at.batch={batch}",
     )
     with pytest.raises(JobRequeued):
         lightning_args.train(signalled)
@@ -93,7 +102,7 @@ def test_a_signalled_run_resumes_mid_epoch_and_ends_as_an_uninterrupted_one(
     record = RunRecord.read(run)
     assert record.status == "requeued"
     saved = torch.load(run / CHECKPOINT, weights_only=True)
-    assert (saved["epoch"], saved["global_step"]) == (1, 19 + 8)  # 19 batches per epoch
+    assert (saved["epoch"], saved["global_step"]) == (1, 19 + batch + 1)  # 19 batches an epoch
 
     # The requeued job: the same config, the same directory, no ckpt_path given.
     value = lightning_args.train(compose_app(*CONFIG, f"paths.run_dir={run}"))

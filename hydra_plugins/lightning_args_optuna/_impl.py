@@ -9,6 +9,11 @@ directory is ``<sweep dir>/<trial number>``, unique across resumed sweeps. With 
 launcher (joblib, submitit) ``n_jobs`` threads each launch one trial at a time, so a new trial
 starts whenever any finishes (no batch barrier). Hydra's basic launcher runs jobs in this
 process and changes its working directory and logging per job: trials then run one at a time.
+
+Several sweepers (on several machines) may run the same study at once: same ``storage``,
+``study_name`` and ``hydra.sweep.dir``. ``n_trials`` is then their common budget: before each
+``ask`` a sweeper counts, under the storage's :func:`~lightning_args.sweep.storage.budget_lock`,
+the trials that finished or run (any sweeper's), and stops once they reach ``n_trials``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import socket
 import threading
 import warnings
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from optuna.trial import TrialState
 
+from lightning_args.atomic import atomic_write
 from lightning_args.cli import flatten
 from lightning_args.errors import SearchSpaceError, StorageError, SweepError
 from lightning_args.hydra_errors import translate
@@ -41,7 +48,7 @@ from lightning_args.record import process_alive
 from lightning_args.sweep import report
 from lightning_args.sweep.names import study_name
 from lightning_args.sweep.space import Param, Space, parse, suggest
-from lightning_args.sweep.storage import open_storage
+from lightning_args.sweep.storage import budget_lock, open_storage
 from lightning_args.sweep.trial import TrialLink
 
 _log = logging.getLogger(__name__)
@@ -59,9 +66,7 @@ _DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize"
 class _Progress:
     """What the trial threads share (under ``lock``)."""
 
-    budget: int
     allowed_failures: float
-    started: int = 0
     failed: int = 0
     stop: bool = False
     returns: list[tuple[int, JobReturn]] = field(default_factory=list)
@@ -88,6 +93,8 @@ class OptunaSweep:
             str(config.hydra.job.name), [str(o) for o in config.hydra.overrides.task]
         )
         self.storage: str = self.settings.storage or str(self.sweep_dir / "study.journal")
+        self.total = int(self.settings.n_trials)  # the study's, shared by all its sweepers
+        self._backend: optuna.storages.BaseStorage | None = None  # set by _open_study
         self._pruner_config: dict[str, Any] = _container(self.settings.pruner)
         self._choices_cache: dict[tuple[str, ...], dict[str, str]] = {}
         self._option_spaces: dict[tuple[str, str], Space | None] = {}
@@ -99,24 +106,24 @@ class OptunaSweep:
         base, space = self._space(arguments)
         self._check(base, space)
         study = self._open_study()
-        self._requeue_interrupted(study)
-        done = sum(1 for t in study.get_trials(deepcopy=False) if _counts(t))
-        budget = max(0, int(self.settings.n_trials) - done)
         if not space.params and not self._option_params(base, {}):
-            budget = min(budget, 0 if done else 1)  # nothing to tune: one run is the answer
+            self.total = 1  # nothing to tune: one run is the answer
+        with self._budget_lock():
+            done, running = _tally(self._requeue_interrupted(study))
         self._save_multirun_config()
         _log.info(
-            "Study %s (%s): %d of %d trials done, %d to run, %d at a time. Storage: %s",
+            "Study %s (%s): %d of %d trials done, %d running (any sweeper's); up to %d to "
+            "run, %d at a time here. Storage: %s",
             self.study_name,
             "/".join(self.directions),
             done,
-            self.settings.n_trials,
-            budget,
+            self.total,
+            running,
+            max(0, self.total - done - running),
             self._workers(),
             self.storage,
         )
         progress = _Progress(
-            budget=budget,
             allowed_failures=float(self.settings.max_failure_rate) * int(self.settings.n_trials),
         )
         try:
@@ -174,10 +181,12 @@ class OptunaSweep:
     ) -> None:
         while True:
             with progress.lock:
-                if progress.stop or progress.started >= progress.budget:
+                if progress.stop:
                     return
-                progress.started += 1
-                trial = study.ask()
+                claimed = self._claim(study, 1)
+                if not claimed:
+                    return
+                (trial,) = claimed
                 progress.running[trial.number] = trial
                 overrides = self._trial_overrides(trial, base, space)
             ret = self._launch(trial, overrides)
@@ -188,12 +197,14 @@ class OptunaSweep:
         self, study: optuna.Study, base: list[str], space: Space, progress: _Progress, size: int
     ) -> None:
         """``batched=true``: ``size`` trials per launch; a batch waits for its slowest trial."""
-        while not progress.stop and progress.started < progress.budget:
-            trials = [study.ask() for _ in range(min(size, progress.budget - progress.started))]
-            progress.started += len(trials)
+        while not progress.stop:
+            trials = self._claim(study, size)
+            if not trials:
+                return
             jobs = [self._job(t, self._trial_overrides(t, base, space)) for t in trials]
             progress.running.update({t.number: t for t in trials})
-            # Consecutive numbers (one sweeper, asked in a row): job index = trial number holds.
+            # Consecutive numbers (asked in a row, under the budget lock): job index = trial
+            # number holds, unless a re-queued trial was among them.
             rets = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
             for trial, ret in zip(trials, rets, strict=True):
                 self._record(study, trial, ret, progress)
@@ -207,6 +218,27 @@ class OptunaSweep:
         if self._tell(study, trial, ret) == TrialState.FAIL:
             progress.failed += 1
             progress.stop = progress.stop or progress.failed > progress.allowed_failures
+
+    def _claim(self, study: optuna.Study, want: int) -> list[optuna.trial.Trial]:
+        """Up to ``want`` new trials for this sweeper, within what the study has left.
+
+        Under the budget lock, so that sweepers sharing the study neither overshoot
+        ``n_trials`` nor take a dead sweeper's trial twice. Counting reads every trial from the
+        storage, which also warms an RDB storage's cache before the trials are used.
+        """
+        with self._budget_lock():
+            done, running = _tally(self._requeue_interrupted(study))
+            trials = [study.ask() for _ in range(min(want, self.total - done - running))]
+            for trial in trials:  # ours, while we live (see _requeue_interrupted)
+                # PID first: a sweeper that sees our host on the trial must see our PID too,
+                # or it would take the trial for a dead one (storages without a budget lock).
+                trial.set_user_attr(PID, os.getpid())
+                trial.set_user_attr(HOST, socket.gethostname())
+        return trials
+
+    def _budget_lock(self) -> AbstractContextManager[None]:
+        assert self._backend is not None, "the study is opened first"
+        return budget_lock(self._backend, self.storage, self.study_name)
 
     # --- one trial ------------------------------------------------------------------------
 
@@ -229,8 +261,6 @@ class OptunaSweep:
                 taken.add(param.name)
         overrides = [*base, *space.fixed, *chosen.values()]
         trial.set_user_attr(OVERRIDES, overrides)
-        trial.set_user_attr(HOST, socket.gethostname())
-        trial.set_user_attr(PID, os.getpid())
         return overrides
 
     def _launch(self, trial: optuna.trial.Trial, overrides: list[str]) -> JobReturn:
@@ -288,7 +318,7 @@ class OptunaSweep:
     # --- the study --------------------------------------------------------------------------
 
     def _open_study(self) -> optuna.Study:
-        storage = open_storage(self.storage)
+        storage = self._backend = open_storage(self.storage)
         sampler = _sampler(self.config.hydra.sweeper.sampler)
         try:
             existing = optuna.load_study(study_name=self.study_name, storage=storage)
@@ -311,21 +341,31 @@ class OptunaSweep:
             load_if_exists=True,
         )
 
-    def _requeue_interrupted(self, study: optuna.Study) -> None:
+    def _requeue_interrupted(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         """Trials left RUNNING by a sweeper that died: mark them failed, re-queue their values.
 
         Only trials of dead processes on this host are touched: another machine's sweeper (a
-        distributed sweep) may still be running its trials.
+        distributed sweep) may still be running its trials. Checked before every new trial
+        (under the budget lock), so a dead sweeper's trials go to those still running. Returns
+        the study's trials, those re-queued now marked interrupted.
         """
         host = socket.gethostname()
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        trials = study.get_trials(deepcopy=False)
+        for i, trial in enumerate(trials):
             attrs = trial.user_attrs
-            if attrs.get(HOST) != host or process_alive(attrs.get(PID)):
+            if (
+                trial.state != TrialState.RUNNING
+                or attrs.get(INTERRUPTED)
+                or attrs.get(HOST) != host
+                or process_alive(attrs.get(PID))
+            ):
                 continue
             study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             study.enqueue_trial(trial.params, skip_if_exists=False)
             _log.info("Trial %d was interrupted: its values are queued again", trial.number)
+            trials[i] = study._storage.get_trial(trial._trial_id)
+        return trials
 
     def _interrupt(self, study: optuna.Study, progress: _Progress) -> None:
         """On Ctrl-C or a crash: running trials become interrupted failures, values re-queued."""
@@ -434,7 +474,7 @@ class OptunaSweep:
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         path = self.sweep_dir / "multirun.yaml"
         if not path.exists():  # a resumed sweep keeps the first one
-            OmegaConf.save(self.config, path)
+            atomic_write(path, OmegaConf.to_yaml(self.config))  # sweepers may start together
 
 
 def _load_option_space(
@@ -534,6 +574,16 @@ def _values(value: Any, n_objectives: int) -> list[float] | str:
 def _counts(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a stored trial counts toward ``n_trials``: finished, and not an interruption."""
     return trial.state in _FINISHED and not trial.user_attrs.get(INTERRUPTED)
+
+
+def _tally(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
+    """The trials that count toward ``n_trials``, and those running (any sweeper's): together
+    what the study has used of its budget."""
+    done = sum(1 for t in trials if _counts(t))
+    running = sum(
+        1 for t in trials if t.state == TrialState.RUNNING and not t.user_attrs.get(INTERRUPTED)
+    )
+    return done, running
 
 
 def _first(param: Param) -> Any:

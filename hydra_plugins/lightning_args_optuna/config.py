@@ -171,12 +171,18 @@ class SweeperConfig:
             each job reports ``objective.metric`` after every validation and stops when pruned.
         direction: ``minimize``/``maximize``, or a list of them for a multi-objective study
             (the task then returns one value per direction).
-        storage: an Optuna storage URL (``sqlite:///x.db``, ``postgresql://...``) or a journal
-            file path (``*.journal``, or ``journal:<path>``). ``null``: a journal file inside the
-            sweep directory, so that re-running the same command resumes the study.
+        storage: an Optuna storage URL (``sqlite:///x.db``, ``postgresql+psycopg2://...``,
+            needs the ``postgres`` extra) or a journal file path (``*.journal``, or
+            ``journal:<path>``). ``null``: a journal file inside the sweep directory, so that
+            re-running the same command resumes the study. Sweepers on several machines share
+            a study through a journal file on a shared file system or through PostgreSQL (same
+            ``storage``, ``study_name`` and ``hydra.sweep.dir``).
         study_name: ``null``: derived from the command's overrides (the same command, the same
             study).
-        n_trials: the study's total: trials already finished in the storage count toward it.
+        n_trials: the study's total, shared by every sweeper of the study: trials finished or
+            running in the storage count toward it, whichever sweeper runs them. With sqlite or
+            MySQL (no cross-process lock) sweepers running at once may exceed it by up to
+            (sweepers - 1).
         n_jobs: trials running at once. Each trial starts as soon as a slot frees (no batches);
             needs an out-of-process launcher (``hydra/launcher=joblib`` or submitit).
         max_failure_rate: the sweep stops once more than this fraction of ``n_trials`` failed

@@ -1,0 +1,197 @@
+"""Several sweepers share one study (#5): a journal file on a shared file system, or PostgreSQL.
+
+Four sweeper processes start together on the same storage, study name and sweep directory, each
+with ``n_trials=40``: ``n_trials`` is the study's budget, so 40 trials run in all, each once.
+The PostgreSQL variant runs against a real server (``scripts/postgres-server``, Debian's package
+on loopback), started here if CI did not start it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+
+from lightning_args.sweep.storage import lock_kind, open_storage
+from tests.conftest import REPO
+from tests.test_sweeper import APP, CONFIG, FILES
+
+SERVER = REPO / "scripts" / "postgres-server"
+WORKERS, TRIALS = 4, 40
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of the loopback server's database; the server is stopped after the session if
+    this fixture started it. No skip: a server that does not start fails the tests."""
+    up = subprocess.run([SERVER, "up"], capture_output=True, text=True, timeout=600)
+    if up.returncode != 0:
+        pytest.fail(f"scripts/postgres-server up failed:\n{up.stderr}", pytrace=False)
+    url = subprocess.run([SERVER, "url"], capture_output=True, text=True, check=True).stdout
+    yield url.strip()
+    if "already up" not in up.stderr:
+        subprocess.run([SERVER, "down"], capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def postgres_db(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test; dropped afterwards."""
+    server = sqlalchemy.engine.make_url(postgres_server)
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "journal":
+        return str(tmp_path / "shared" / "study.journal")  # the shared file system's path
+    url: str = request.getfixturevalue("postgres_db")
+    return url
+
+
+def make_app(root: Path) -> Path:
+    root.mkdir()
+    (root / "app.py").write_text(APP)
+    for name, text in {"config.yaml": CONFIG, **FILES}.items():
+        (root / "conf" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "conf" / name).write_text(text)
+    return root
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return {**env, "PYTHONWARNINGS": "ignore", **extra}
+
+
+def test_four_sweepers_share_one_budget_of_forty_trials(tmp_path: Path, storage_url: str) -> None:
+    app = make_app(tmp_path / "app")
+    name = f"distributed_{uuid.uuid4().hex[:8]}"
+    run_log = app / "runs.jsonl"
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(app / "app.py"),
+                "-m",
+                "x=interval(0,1)",
+                "sleep=0.1",
+                f"hydra.sweeper.n_trials={TRIALS}",
+                "hydra.sweeper.n_jobs=1",
+                f"hydra.sweeper.sampler.seed={i}",
+                f"hydra.sweeper.storage='{storage_url}'",
+                f"hydra.sweeper.study_name={name}",
+                f"hydra.sweep.dir='{app / 'sweep'}'",
+            ],
+            cwd=app,
+            env=environment(RUN_LOG=str(run_log)),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(WORKERS)
+    ]
+    try:
+        errors = [w.communicate(timeout=240)[1] for w in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    assert [w.returncode for w in workers] == [0] * WORKERS, "\n---\n".join(errors)
+
+    study = optuna.load_study(study_name=name, storage=open_storage(storage_url))
+    trials = study.get_trials()
+    assert sorted(t.number for t in trials) == list(range(TRIALS))
+    assert {t.state for t in trials} == {optuna.trial.TrialState.COMPLETE}
+    nums = [json.loads(line)["num"] for line in run_log.read_text().splitlines()]
+    assert sorted(nums) == list(range(TRIALS))  # each trial ran once, in its own job
+    for n in range(TRIALS):
+        assert (app / "sweep" / str(n) / ".hydra" / "overrides.yaml").is_file()
+    by_sweeper = {t.user_attrs["sweeper_pid"] for t in trials}
+    assert len(by_sweeper) > 1, "one sweeper ran every trial: the test did not interleave"
+    assert by_sweeper <= {w.pid for w in workers}
+
+
+CONTEND = """
+import os, sys, time
+from pathlib import Path
+from lightning_args.sweep.storage import budget_lock, open_storage
+
+url, counter, start = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+storage = open_storage(url)
+time.sleep(max(0.0, start - time.time()))  # all processes begin together
+for _ in range(15):
+    with budget_lock(storage, url, "contended"):
+        value = int(counter.read_text())  # read, wait, write: lost updates without a lock
+        time.sleep(0.003)
+        tmp = counter.with_name(f"{counter.name}.{os.getpid()}")
+        tmp.write_text(str(value + 1))
+        os.replace(tmp, counter)  # a reader never sees a half-written counter
+"""
+
+
+def increments(url: str, counter: Path, processes: int = 4) -> int:
+    """How far ``processes`` processes, 15 locked increments each, got a shared counter."""
+    counter.write_text("0")
+    start = str(time.time() + 4)  # after every process has imported optuna
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONTEND, url, str(counter), start],
+            cwd=REPO,
+            env=environment(),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * processes, "\n---\n".join(errors)
+    return int(counter.read_text())
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("/shared/sweep/study.journal", "journal file"),
+        ("journal:/shared/sweep/study", "journal file"),
+        ("postgresql+psycopg2://postgres@127.0.0.1:55432/db", "postgres advisory"),
+        ("postgresql://u@host/db", "postgres advisory"),
+        ("sqlite:///sweep.db", "none"),
+        ("mysql+pymysql://u@host/db", "none"),
+    ],
+)
+def test_each_storage_gets_its_own_kind_of_lock(url: str, kind: str) -> None:
+    assert lock_kind(url) == kind
+
+
+def test_the_budget_lock_excludes_other_processes(tmp_path: Path, storage_url: str) -> None:
+    assert increments(storage_url, tmp_path / "counter") == 4 * 15
+    assert not list((tmp_path / "shared").glob("*.lock"))  # every lock file was released
+
+
+def test_without_a_lock_the_contention_test_would_fail(tmp_path: Path) -> None:
+    # The control: sqlite takes no lock, and the same processes lose updates.
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    open_storage(url)  # Optuna's tables exist before the processes start
+    assert increments(url, tmp_path / "counter") < 4 * 15
+
+
+def test_the_server_script_says_how_to_use_it() -> None:
+    usage = subprocess.run([SERVER, "nonsense"], capture_output=True, text=True)
+    assert usage.returncode == 1
+    assert usage.stderr.strip().endswith("usage: " + str(SERVER) + " up|down|url")
