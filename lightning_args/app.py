@@ -209,6 +209,8 @@ def _fit_and_test(
     from lightning_args.requeue import OnceRanksMeet, RequeueOnSignal
 
     _quiet_lightning()
+    if ckpt_path:  # a run continued in its own directory: its checkpoints are already there
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not")
     pl.seed_everything(seed, workers=True, verbose=False)
     reporter = _trial_reporter(cfg)
     callbacks: list[pl.Callback] = [RequeueOnSignal(cfg.paths.run_dir)]

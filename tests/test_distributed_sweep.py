@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ import pytest
 import sqlalchemy
 
 from lightning_args.sweep.storage import lock_kind, open_storage
-from tests.conftest import REPO
+from tests.conftest import REPO, run_app
 from tests.test_sweeper import APP, CONFIG, FILES
 
 SERVER = REPO / "scripts" / "postgres-server"
@@ -195,3 +196,109 @@ def test_the_server_script_says_how_to_use_it() -> None:
     usage = subprocess.run([SERVER, "nonsense"], capture_output=True, text=True)
     assert usage.returncode == 1
     assert usage.stderr.strip().endswith("usage: " + str(SERVER) + " up|down|url")
+
+
+# --- sweepers on other machines: heartbeats ----------------------------------------------------
+
+
+def other_host(app: Path, *overrides: str, host: str = "host-a") -> subprocess.Popen[str]:
+    """A sweeper that sees itself on machine ``host`` (its own UTS namespace: root only)."""
+    command = [sys.executable, str(app / "app.py"), "-m", *overrides]
+    script = f'hostname {host} && exec "$@"'
+    return subprocess.Popen(
+        ["unshare", "--uts", "sh", "-c", script, "sh", *command],
+        cwd=app,
+        env=environment(RUN_LOG=str(app / "runs.jsonl")),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def sweep_args(app: Path, name: str) -> list[str]:
+    """Three trials, trial 0 slow; heartbeats every 0.2 s, stale after 2 s."""
+    return [
+        "x=interval(0,1)",
+        "hydra.sweeper.n_trials=3",
+        "slow_trial=0",
+        "hydra.sweeper.heartbeat_interval=0.2",
+        "hydra.sweeper.grace_period=2",
+        f"hydra.sweeper.storage='{app / 'shared' / 'study.journal'}'",
+        f"hydra.sweeper.study_name={name}",
+        f"hydra.sweep.dir='{app / 'sweep'}'",
+    ]
+
+
+def running_trial(app: Path, name: str, timeout: float = 60) -> optuna.trial.FrozenTrial:
+    storage = open_storage(str(app / "shared" / "study.journal"))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+        except KeyError:  # the study is not created yet
+            trials = []
+        # A trial is asked first and marked (host, pid, heartbeat) just after.
+        running = [
+            t for t in trials if t.state.name == "RUNNING" and "sweeper_heartbeat" in t.user_attrs
+        ]
+        if running:
+            return running[0]
+        time.sleep(0.1)
+    raise AssertionError("no trial started")
+
+
+def test_a_dead_sweepers_trial_on_another_machine_is_taken_over_after_the_grace_period(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path / "app")
+    name = f"stale_{uuid.uuid4().hex[:8]}"
+    dead = other_host(app, *sweep_args(app, name), "slow_sleep=60")
+    lost = running_trial(app, name)
+    assert lost.user_attrs["sweeper_host"] == "host-a"
+    os.killpg(dead.pid, signal.SIGKILL)  # the machine is gone: nobody on it will restart
+    dead.wait()
+    time.sleep(2.5)  # past the grace period
+
+    here = run_app(
+        "-m",
+        *sweep_args(app, name),
+        cwd=app,
+        script=app / "app.py",
+        env={"RUN_LOG": str(app / "runs.jsonl")},
+    )
+    assert here.returncode == 0, here.stderr[-3000:]
+    trials = optuna.load_study(
+        study_name=name, storage=open_storage(str(app / "shared" / "study.journal"))
+    ).get_trials()
+    taken = next(t for t in trials if t.number == lost.number)
+    assert (taken.state.name, taken.user_attrs.get("interrupted")) == ("FAIL", True)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 3  # the budget is met: nothing lost
+    assert any(t.params == lost.params for t in complete)  # its values ran again
+
+
+def test_a_live_sweeper_on_another_machine_keeps_its_trial(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "app")
+    name = f"alive_{uuid.uuid4().hex[:8]}"
+    remote = other_host(app, *sweep_args(app, name), "slow_sleep=5")
+    slow = running_trial(app, name)
+    # Two trials of 1.5 s here: this sweeper still claims trials when host-a's has run longer
+    # than the grace period.
+    here = run_app(
+        "-m",
+        *sweep_args(app, name),
+        "sleep=1.5",
+        cwd=app,
+        script=app / "app.py",
+        env={"RUN_LOG": str(app / "runs.jsonl")},
+    )
+    assert here.returncode == 0, here.stderr[-3000:]
+    _, err = remote.communicate(timeout=120)
+    assert remote.returncode == 0, err[-3000:]
+    trials = optuna.load_study(
+        study_name=name, storage=open_storage(str(app / "shared" / "study.journal"))
+    ).get_trials()
+    # Its trial ran past the grace period on host-a, beating; nobody took it.
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert next(t for t in trials if t.number == slow.number).user_attrs["sweeper_host"] == "host-a"

@@ -13,8 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pytest
@@ -103,11 +103,8 @@ def test_ddp_runs_as_two_slurm_tasks_with_one_run_directory_and_survives_preempt
         "hydra.launcher.timeout_min=30",
     )
     run = sweep / "0"
-    _wait_for(lambda: (run / "checkpoints" / "last.ckpt").is_file(), proc, 240)
+    _preempt_and_finish(proc, run, lambda: array_id(sweep))  # both tasks get the signal
     job = array_id(sweep)
-    subprocess.run(["scancel", "--signal=USR2", job], check=True)  # both tasks get it
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out[-2000:] + err[-3000:]
 
     assert sorted(p.name for p in sweep.iterdir() if not p.name.startswith(".")) == [
         "0",
@@ -134,18 +131,15 @@ def test_a_preempted_job_resumes_in_its_run_directory_and_ends_as_an_uninterrupt
     sweep = tmp_path / "sweep"
     proc = _start(
         tmp_path,
-        "trainer.max_epochs=12",
+        "trainer.max_epochs=20",
         "test=false",
         "+copy=whole,preempted",
         # submitit counts a signal as a time-out when the limit is under 10 min (stack facts).
         "hydra.launcher.timeout_min=30",
     )
     preempted = sweep / "1"
-    _wait_for(lambda: (preempted / "checkpoints" / "last.ckpt").is_file(), proc, 240)
+    _preempt_and_finish(proc, preempted, lambda: f"{array_id(sweep)}_1")
     job = f"{array_id(sweep)}_1"
-    subprocess.run(["scancel", "--signal=USR2", job], check=True)
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out[-2000:] + err[-3000:]
 
     whole, record = read_record(sweep / "0"), read_record(preempted)
     assert record["status"] == "completed"
@@ -183,15 +177,12 @@ def test_a_sweep_runs_two_trials_at_a_time_prunes_and_keeps_a_requeued_trial(
         "hydra.sweeper.pruner.n_startup_trials=1",
         "hydra.sweeper.pruner.n_warmup_steps=1",
         "optimizer.lr=choice(0.01,0.000001)",
-        "trainer.max_epochs=5",
+        "trainer.max_epochs=8",
         "test=false",
         "hydra.launcher.timeout_min=30",
     )
     first = sweep / "0"
-    _wait_for(lambda: (first / "checkpoints" / "last.ckpt").is_file(), proc, 240)
-    subprocess.run(["scancel", "--signal=USR2", _job_of(first)], check=True)
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out[-2000:] + err[-3000:]
+    _preempt_and_finish(proc, first, lambda: _job_of(first))
 
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(sweep / "study.journal"))
@@ -221,7 +212,16 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(condition: Any, proc: subprocess.Popen[str], timeout: float) -> None:
+def _preempt_and_finish(proc: subprocess.Popen[str], run: Path, job: Callable[[], str]) -> None:
+    """Once ``run`` has its first epoch's checkpoint, send its Slurm job USR2 (what Slurm sends
+    before a preemption or the time limit), then wait for the multirun to end."""
+    _wait_for(lambda: (run / "checkpoints" / "last.ckpt").is_file(), proc, 240)
+    subprocess.run(["scancel", "--signal=USR2", job()], check=True)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-2000:] + err[-3000:]
+
+
+def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if proc.poll() is not None or time.monotonic() > deadline:

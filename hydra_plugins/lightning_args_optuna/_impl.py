@@ -23,6 +23,7 @@ import math
 import os
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -57,6 +58,7 @@ _log = logging.getLogger(__name__)
 OVERRIDES = "overrides"  # the job's task overrides: ready to paste
 ERROR = "error"  # why a FAIL failed
 HOST, PID = "sweeper_host", "sweeper_pid"  # who runs it: a dead sweeper's RUNNING trials go back
+HEARTBEAT = "sweeper_heartbeat"  # when its sweeper last said it lives (unix time)
 INTERRUPTED = "interrupted"  # a trial whose sweeper died: re-queued, not counted
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
@@ -126,11 +128,14 @@ class OptunaSweep:
         progress = _Progress(
             allowed_failures=float(self.settings.max_failure_rate) * int(self.settings.n_trials),
         )
+        beating = self._heartbeats(study, progress)
         try:
             self._run_trials(study, base, space, progress)
         except BaseException:
             self._interrupt(study, progress)
             raise
+        finally:
+            beating.set()
         summary = report.write(study, self.sweep_dir, plots=bool(self.settings.plots))
         _log.info("%s", report.describe(summary))
         if progress.stop:
@@ -215,7 +220,19 @@ class OptunaSweep:
         """Tell the study how a trial ended; stop the sweep once too many failed."""
         del progress.running[trial.number]
         progress.returns.append((trial.number, ret))
-        if self._tell(study, trial, ret) == TrialState.FAIL:
+        try:
+            if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+                raise optuna.exceptions.UpdateFinishedTrialError(trial.number)
+            state = self._tell(study, trial, ret)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            _log.warning(
+                "Trial %d was taken over by another sweeper (no heartbeat from here for "
+                "grace_period=%ss): its values ran again as a new trial, this result is dropped",
+                trial.number,
+                self.settings.grace_period,
+            )
+            return
+        if state == TrialState.FAIL:
             progress.failed += 1
             progress.stop = progress.stop or progress.failed > progress.allowed_failures
 
@@ -234,7 +251,30 @@ class OptunaSweep:
                 # or it would take the trial for a dead one (storages without a budget lock).
                 trial.set_user_attr(PID, os.getpid())
                 trial.set_user_attr(HOST, socket.gethostname())
+                if self.settings.heartbeat_interval:
+                    trial.set_user_attr(HEARTBEAT, time.time())
         return trials
+
+    def _heartbeats(self, study: optuna.Study, progress: _Progress) -> threading.Event:
+        """Mark this sweeper's running trials as alive every ``heartbeat_interval`` seconds,
+        until the returned event is set."""
+        stop = threading.Event()
+        interval = self.settings.heartbeat_interval
+        if not interval:
+            return stop
+
+        def beat() -> None:
+            while not stop.wait(float(interval)):
+                with progress.lock:
+                    running = list(progress.running.values())
+                for trial in running:
+                    try:
+                        study._storage.set_trial_user_attr(trial._trial_id, HEARTBEAT, time.time())
+                    except Exception:  # finished meanwhile, or a storage hiccup: next beat
+                        _log.debug("no heartbeat for trial %d", trial.number, exc_info=True)
+
+        threading.Thread(target=beat, name="sweeper-heartbeat", daemon=True).start()
+        return stop
 
     def _budget_lock(self) -> AbstractContextManager[None]:
         assert self._backend is not None, "the study is opened first"
@@ -344,21 +384,15 @@ class OptunaSweep:
     def _requeue_interrupted(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         """Trials left RUNNING by a sweeper that died: mark them failed, re-queue their values.
 
-        Only trials of dead processes on this host are touched: another machine's sweeper (a
-        distributed sweep) may still be running its trials. Checked before every new trial
-        (under the budget lock), so a dead sweeper's trials go to those still running. Returns
-        the study's trials, those re-queued now marked interrupted.
+        A sweeper on this host is dead when its process is; one on another machine (a
+        distributed sweep) when its heartbeat is older than ``grace_period``. Checked before
+        every new trial (under the budget lock), so a dead sweeper's trials go to those still
+        running. Returns the study's trials, those re-queued now marked interrupted.
         """
-        host = socket.gethostname()
+        host, now = socket.gethostname(), time.time()
         trials = study.get_trials(deepcopy=False)
         for i, trial in enumerate(trials):
-            attrs = trial.user_attrs
-            if (
-                trial.state != TrialState.RUNNING
-                or attrs.get(INTERRUPTED)
-                or attrs.get(HOST) != host
-                or process_alive(attrs.get(PID))
-            ):
+            if trial.state != TrialState.RUNNING or not self._dead(trial.user_attrs, host, now):
                 continue
             study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
@@ -366,6 +400,15 @@ class OptunaSweep:
             _log.info("Trial %d was interrupted: its values are queued again", trial.number)
             trials[i] = study._storage.get_trial(trial._trial_id)
         return trials
+
+    def _dead(self, attrs: dict[str, Any], host: str, now: float) -> bool:
+        """Whether the sweeper that runs a RUNNING trial with these user attributes is gone."""
+        if attrs.get(INTERRUPTED):
+            return False
+        if attrs.get(HOST) == host:
+            return not process_alive(attrs.get(PID))
+        heartbeat = attrs.get(HEARTBEAT)
+        return heartbeat is not None and now - float(heartbeat) > float(self.settings.grace_period)
 
     def _interrupt(self, study: optuna.Study, progress: _Progress) -> None:
         """On Ctrl-C or a crash: running trials become interrupted failures, values re-queued."""

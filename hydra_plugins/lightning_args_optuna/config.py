@@ -193,6 +193,15 @@ class SweeperConfig:
         search_space_group: where config-group options declare what they make tunable:
             ``<search_space_group>/<group>/<option>.yaml`` is sampled only in trials that use
             that option (define-by-run). ``null`` turns the lookup off.
+        heartbeat_interval: seconds between the marks a sweeper leaves on its running trials
+            (``null``: none). A sweeper on *another* machine takes a running trial whose mark
+            is older than ``grace_period`` for one whose sweeper died: it marks it failed
+            (interrupted) and queues its values again. On the same machine a dead sweeper is
+            recognised at once by its process id. Machines' clocks must agree (NTP) to well
+            within ``grace_period``.
+        grace_period: seconds without a heartbeat after which another machine's running trial
+            is taken over. A trial's job may run longer: the mark is the sweeper's, not the
+            job's.
         plots: write PNG plots of the study into the sweep directory at the end.
         batched: run trials in synchronous batches of ``n_jobs`` (one ``launch`` per batch,
             each waiting for its slowest trial), as ``hydra-optuna-sweeper`` does. Only for
@@ -218,6 +227,8 @@ class SweeperConfig:
     max_failure_rate: float = 0.0
     params: dict[str, Any] | None = None
     search_space_group: str | None = "search_space"
+    heartbeat_interval: float | None = 30.0
+    grace_period: float = 300.0
     plots: bool = True
     batched: bool = False
 
