@@ -110,7 +110,12 @@ def train(cfg: DictConfig) -> Objective:
     except JobRequeued as requeued:
         if record is not None:
             record.finish(run_dir, REQUEUED, requeued)
-        requeued.hand_over()  # submitit's handler: requeue this job, exit
+        try:
+            requeued.hand_over()  # submitit's handler: requeue this job, exit
+        except Exception as refused:  # e.g. no requeue left (max_num_timeout): it ends here
+            if record is not None:
+                record.finish(run_dir, "failed", refused)
+            raise
         raise
     except BaseException as error:
         if record is not None:

@@ -173,3 +173,28 @@ def test_lightning_auto_requeue_is_off_under_submitit(monkeypatch: pytest.Monkey
     (plugin,) = cluster_plugins()
     assert isinstance(plugin, SLURMEnvironment)
     assert plugin.auto_requeue is False
+
+
+def test_a_refused_requeue_leaves_the_run_failed(
+    compose_app: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    """submitit raises instead of requeueing once the job has no requeue left."""
+
+    def refuse(signum: int, frame: FrameType | None) -> None:
+        raise RuntimeError("Job not requeued because: timed-out too many times.")
+
+    previous = signal.signal(signal.SIGUSR2, refuse)
+    try:
+        cfg = compose_app(
+            *CONFIG,
+            "+callbacks.signal_at._target_=tests.test_requeue.SignalAt",
+            "+callbacks.signal_at.epoch=0",
+            "+callbacks.signal_at.batch=3",
+        )
+        with pytest.raises(RuntimeError, match="timed-out too many times"):
+            lightning_args.train(cfg)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    record = RunRecord.read(Path(cfg.paths.run_dir))
+    assert record.status == "failed"
+    assert "timed-out too many times" in str(record.error)
