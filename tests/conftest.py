@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,20 +89,27 @@ def run_dirs(root: Path) -> list[Path]:
     return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.exists() else []
 
 
+@contextmanager
+def service(name: str) -> Iterator[None]:
+    """A real service of ``scripts/<name>`` (``slurm-cluster``, ``postgres-server``) while inside.
+
+    ``up`` installs Debian's packages if needed (root) and says "already up" when the service
+    runs (``.ci/run`` starts both first); one started here is stopped on the way out. No skip:
+    a service that does not start fails the test with the script's message.
+    """
+    script = REPO / "scripts" / name
+    up = subprocess.run([script, "up"], capture_output=True, text=True, timeout=600)
+    if up.returncode != 0:
+        pytest.fail(f"scripts/{name} up failed:\n{up.stderr}", pytrace=False)
+    try:
+        yield
+    finally:
+        if "already up" not in up.stderr:
+            subprocess.run([script, "down"], capture_output=True, timeout=120)
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[None]:
-    """A real Slurm cluster on this machine: the one ``.ci/run`` started, or one started here.
-
-    ``scripts/slurm-cluster up`` installs Debian's packages if needed (root) and is a no-op when
-    the cluster is up. A cluster this fixture started is stopped after the session.
-    """
-    script = REPO / "scripts" / "slurm-cluster"
-    was_up = subprocess.run([script, "status"], capture_output=True, text=True)
-    started = "node localhost: idle" not in was_up.stdout
-    if started:
-        up = subprocess.run([script, "up"], capture_output=True, text=True, timeout=600)
-        if up.returncode != 0:
-            pytest.fail(f"scripts/slurm-cluster up failed:\n{up.stderr}", pytrace=False)
-    yield
-    if started:
-        subprocess.run([script, "down"], capture_output=True, timeout=120)
+    """A real single-node Slurm cluster on this machine (``scripts/slurm-cluster``)."""
+    with service("slurm-cluster"):
+        yield

@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy
 
 from lightning_args.sweep.storage import lock_kind, open_storage
-from tests.conftest import REPO, run_app
+from tests.conftest import REPO, run_app, service
 from tests.test_sweeper import APP, CONFIG, FILES
 
 SERVER = REPO / "scripts" / "postgres-server"
@@ -32,15 +32,10 @@ WORKERS, TRIALS = 4, 40
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """The URL of the loopback server's database; the server is stopped after the session if
-    this fixture started it. No skip: a server that does not start fails the tests."""
-    up = subprocess.run([SERVER, "up"], capture_output=True, text=True, timeout=600)
-    if up.returncode != 0:
-        pytest.fail(f"scripts/postgres-server up failed:\n{up.stderr}", pytrace=False)
-    url = subprocess.run([SERVER, "url"], capture_output=True, text=True, check=True).stdout
-    yield url.strip()
-    if "already up" not in up.stderr:
-        subprocess.run([SERVER, "down"], capture_output=True, timeout=120)
+    """The URL of the loopback server's database (``scripts/postgres-server``)."""
+    with service("postgres-server"):
+        url = subprocess.run([SERVER, "url"], capture_output=True, text=True, check=True).stdout
+        yield url.strip()
 
 
 @pytest.fixture

@@ -49,10 +49,7 @@ def test_quickstart_trains_plots_and_loads_the_run(
     text = outputs(notebook)
     assert "val/acc = 0.9" in text
     assert "test accuracy of the loaded model: 0.9" in text
-    images = [
-        o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
-    ]
-    assert len(images) == 1  # the learning curve
+    assert len(images(notebook)) == 1  # the learning curve
     assert (tmp_path / "notebook-runs" / "quickstart" / "run.json").is_file()
 
 
@@ -73,10 +70,7 @@ def test_analyze_sweep_opens_a_study_and_loads_the_best_run(
     text = outputs(notebook)
     assert "python train.py +sweep=optuna" in text
     assert "best trial" in text
-    images = [
-        o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
-    ]
-    assert len(images) == 2
+    assert len(images(notebook)) == 2
 
 
 @pytest.mark.parametrize("name", ["quickstart.ipynb", "analyze_sweep.ipynb"])

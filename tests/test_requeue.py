@@ -40,6 +40,16 @@ class SignalAt(pl.Callback):
             os.kill(os.getpid(), signal.Signals[self.signum])
 
 
+def signal_at(epoch: int, batch: int) -> list[str]:
+    """The overrides that add a :class:`SignalAt` callback to the app's config."""
+    key = "+callbacks.signal_at"
+    return [
+        f"{key}._target_=tests.test_requeue.SignalAt",
+        f"{key}.epoch={epoch}",
+        f"{key}.batch={batch}",
+    ]
+
+
 @pytest.fixture
 def submitit_handler() -> Iterator[list[int]]:
     """A USR2 handler standing in for submitit's; yields the signals it was handed."""
@@ -92,9 +102,7 @@ def test_a_signalled_run_resumes_mid_epoch_and_ends_as_an_uninterrupted_one(
     signalled = compose_app(
         *CONFIG,
         f"paths.run_dir={run}",
-        "+callbacks.signal_at._target_=tests.test_requeue.SignalAt",
-        "+callbacks.signal_at.epoch=1",
-        f"+callbacks.signal_at.batch={batch}",
+        *signal_at(epoch=1, batch=batch),
     )
     with pytest.raises(JobRequeued):
         lightning_args.train(signalled)
@@ -130,9 +138,7 @@ def test_without_a_handler_the_signal_is_not_taken(
         cfg = compose_app(
             *CONFIG,
             "trainer.max_epochs=1",
-            "+callbacks.signal_at._target_=tests.test_requeue.SignalAt",
-            "+callbacks.signal_at.epoch=0",
-            "+callbacks.signal_at.batch=3",
+            *signal_at(epoch=0, batch=3),
         )
         lightning_args.train(cfg)
     finally:
@@ -187,9 +193,7 @@ def test_a_refused_requeue_leaves_the_run_failed(
     try:
         cfg = compose_app(
             *CONFIG,
-            "+callbacks.signal_at._target_=tests.test_requeue.SignalAt",
-            "+callbacks.signal_at.epoch=0",
-            "+callbacks.signal_at.batch=3",
+            *signal_at(epoch=0, batch=3),
         )
         with pytest.raises(RuntimeError, match="timed-out too many times"):
             lightning_args.train(cfg)
