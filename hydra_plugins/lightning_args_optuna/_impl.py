@@ -46,21 +46,37 @@ from lightning_args.cli import flatten
 from lightning_args.errors import SearchSpaceError, StorageError, SweepError
 from lightning_args.hydra_errors import translate
 from lightning_args.record import process_alive
+from lightning_args.sweep import _optuna_compat as compat
 from lightning_args.sweep import report
+from lightning_args.sweep.attrs import (
+    DUPLICATE,
+    ERROR,
+    HEARTBEAT,
+    HOST,
+    INTERRUPTED,
+    OVERRIDES,
+    PID,
+)
 from lightning_args.sweep.names import study_name
-from lightning_args.sweep.space import Param, Space, parse, suggest
+from lightning_args.sweep.sampling import ContinuingSampler
+from lightning_args.sweep.space import (
+    ConfigKey,
+    Param,
+    Space,
+    config_key,
+    finite_values,
+    parse,
+    suggest,
+)
 from lightning_args.sweep.storage import budget_lock, open_storage
 from lightning_args.sweep.trial import TrialLink
 
 _log = logging.getLogger(__name__)
 
-# User attributes each trial carries in the storage.
-OVERRIDES = "overrides"  # the job's task overrides: ready to paste
-ERROR = "error"  # why a FAIL failed
-HOST, PID = "sweeper_host", "sweeper_pid"  # who runs it: a dead sweeper's RUNNING trials go back
-HEARTBEAT = "sweeper_heartbeat"  # when its sweeper last said it lives (unix time)
-INTERRUPTED = "interrupted"  # a trial whose sweeper died: re-queued, not counted
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+# A new trial must not repeat the values of one in these states (a FAIL may be retried).
+_TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+_MAX_LISTED = 10_000  # a finite space with more configurations is not listed (nor checked)
 _DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 
 
@@ -74,6 +90,7 @@ class _Progress:
     returns: list[tuple[int, JobReturn]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     running: dict[int, optuna.trial.Trial] = field(default_factory=dict)
+    ended: str | None = None  # why no new trial starts (the space is exhausted), said once
 
 
 class OptunaSweep:
@@ -101,6 +118,9 @@ class OptunaSweep:
         self._choices_cache: dict[tuple[str, ...], dict[str, str]] = {}
         self._option_spaces: dict[tuple[str, str], Space | None] = {}
         self._groups: dict[str, bool] = {}
+        # Every configuration of a finite search space, by its key (set by run), or None: some
+        # parameter is continuous, or there are too many to list.
+        self._configurations: dict[ConfigKey, dict[str, Any]] | None = None
 
     # --- the lifecycle --------------------------------------------------------------------
 
@@ -110,6 +130,8 @@ class OptunaSweep:
         study = self._open_study()
         if not space.params and not self._option_params(base, {}):
             self.total = 1  # nothing to tune: one run is the answer
+        else:
+            self._configurations = self._finite_space(base, space)
         with self._budget_lock():
             done, running = _tally(self._requeue_interrupted(study))
         self._save_multirun_config()
@@ -188,12 +210,10 @@ class OptunaSweep:
             with progress.lock:
                 if progress.stop:
                     return
-                claimed = self._claim(study, 1)
+                claimed = self._claim_distinct(study, base, space, 1, progress)
                 if not claimed:
                     return
-                (trial,) = claimed
-                progress.running[trial.number] = trial
-                overrides = self._trial_overrides(trial, base, space)
+                ((trial, overrides),) = claimed
             ret = self._launch(trial, overrides)
             with progress.lock:
                 self._record(study, trial, ret, progress)
@@ -203,13 +223,13 @@ class OptunaSweep:
     ) -> None:
         """``batched=true``: ``size`` trials per launch; a batch waits for its slowest trial."""
         while not progress.stop:
-            trials = self._claim(study, size)
-            if not trials:
+            claimed = self._claim_distinct(study, base, space, size, progress)
+            if not claimed:
                 return
-            jobs = [self._job(t, self._trial_overrides(t, base, space)) for t in trials]
-            progress.running.update({t.number: t for t in trials})
+            trials = [trial for trial, _ in claimed]
+            jobs = [self._job(trial, overrides) for trial, overrides in claimed]
             # Consecutive numbers (asked in a row, under the budget lock): job index = trial
-            # number holds, unless a re-queued trial was among them.
+            # number holds, unless a re-queued trial or a skipped duplicate was among them.
             rets = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
             for trial, ret in zip(trials, rets, strict=True):
                 self._record(study, trial, ret, progress)
@@ -221,7 +241,7 @@ class OptunaSweep:
         del progress.running[trial.number]
         progress.returns.append((trial.number, ret))
         try:
-            if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+            if compat.storage(study).get_trial(compat.trial_id(trial)).state != TrialState.RUNNING:
                 raise optuna.exceptions.UpdateFinishedTrialError(trial.number)
             state = self._tell(study, trial, ret)
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -236,16 +256,123 @@ class OptunaSweep:
             progress.failed += 1
             progress.stop = progress.stop or progress.failed > progress.allowed_failures
 
-    def _claim(self, study: optuna.Study, want: int) -> list[optuna.trial.Trial]:
+    def _claim_distinct(
+        self, study: optuna.Study, base: list[str], space: Space, want: int, progress: _Progress
+    ) -> list[tuple[optuna.trial.Trial, list[str]]]:
+        """Up to ``want`` new trials with their job's overrides, none repeating the values of a
+        trial that ran or runs (the duplicate guard).
+
+        A trial whose suggested values repeat those of a COMPLETE, PRUNED or RUNNING trial is
+        closed without running (FAIL, marked :data:`DUPLICATE`, not counted toward
+        ``n_trials``) and another is drawn: a new trial, so a new random stream for the sampler.
+        After more than ``max_redraws`` repeats in a row, a finite space gets one of the
+        configurations no trial has (queued); elsewhere this sweeper starts no more trials.
+        Trials from the queue (re-queued after an interruption, or queued by a user) run as
+        given. Called under ``progress.lock``; the trials are in ``progress.running`` as soon as
+        they are asked, so that an interruption releases them.
+        """
+        out: list[tuple[optuna.trial.Trial, list[str]]] = []
+        repeats, queue = 0, None
+        while len(out) < want and progress.ended is None:
+            claimed = self._claim(study, want - len(out), progress, queue=queue)
+            if not claimed:
+                break
+            queue = None
+            for trial in claimed:
+                progress.running[trial.number] = trial
+                overrides = self._trial_overrides(trial, base, space)
+                earlier = self._duplicate_of(study, trial)
+                if earlier is None:
+                    out.append((trial, overrides))
+                    repeats = 0
+                    continue
+                self._close_duplicate(study, trial, earlier, progress)
+                repeats += 1
+            if repeats > int(self.settings.max_redraws):
+                queue = self._unexplored(study)
+                if queue is None:
+                    progress.ended = (
+                        f"the sampler suggested values that earlier trials have {repeats} times "
+                        "in a row (hydra.sweeper.max_redraws="
+                        f"{self.settings.max_redraws}): this sweeper starts no more trials"
+                    )
+                    _log.warning("%s", progress.ended)
+                    break
+                _log.info(
+                    "The sampler keeps suggesting values already run (%d times in a row): the "
+                    "next trial runs a configuration of the finite space that no trial has",
+                    repeats,
+                )
+                repeats = 0
+        return out
+
+    def _duplicate_of(self, study: optuna.Study, trial: optuna.trial.Trial) -> int | None:
+        """The number of a COMPLETE, PRUNED or RUNNING trial with ``trial``'s values, if any.
+
+        Every value of ``trial`` is in the storage before the others are read: of two sweepers
+        suggesting the same values at once, the later reader sees the other's trial.
+        """
+        trials = compat.all_trials(study)
+        mine = next(t for t in trials if t.number == trial.number)
+        if compat.from_queue(mine):
+            return None  # queued values (a re-queued interruption, a user's) run as given
+        key = config_key(mine.params, mine.distributions)
+        for other in trials:
+            if (
+                other.number != mine.number
+                and other.state in _TAKEN
+                and other.user_attrs.get(DUPLICATE) is None
+                and config_key(other.params, other.distributions) == key
+            ):
+                return other.number
+        return None
+
+    def _close_duplicate(
+        self, study: optuna.Study, trial: optuna.trial.Trial, earlier: int, progress: _Progress
+    ) -> None:
+        trial.set_user_attr(DUPLICATE, earlier)
+        study.tell(trial, state=TrialState.FAIL)
+        del progress.running[trial.number]
+        _log.info(
+            "Trial %d repeats the values of trial %d (%s): closed without running, not counted; "
+            "drawing again",
+            trial.number,
+            earlier,
+            " ".join(trial.user_attrs.get(OVERRIDES, [])),
+        )
+
+    def _unexplored(self, study: optuna.Study) -> dict[str, Any] | None:
+        """A configuration of the finite space that no COMPLETE, PRUNED or RUNNING trial has
+        (the first in the space's order), or ``None``."""
+        if self._configurations is None:
+            return None
+        taken = _taken_keys(study.get_trials(deepcopy=False))
+        return next((v for k, v in self._configurations.items() if k not in taken), None)
+
+    def _claim(
+        self,
+        study: optuna.Study,
+        want: int,
+        progress: _Progress,
+        queue: dict[str, Any] | None = None,
+    ) -> list[optuna.trial.Trial]:
         """Up to ``want`` new trials for this sweeper, within what the study has left.
 
         Under the budget lock, so that sweepers sharing the study neither overshoot
         ``n_trials`` nor take a dead sweeper's trial twice. Counting reads every trial from the
-        storage, which also warms an RDB storage's cache before the trials are used.
+        storage, which also warms an RDB storage's cache before the trials are used. A finite
+        search space whose every configuration ran (or runs) has nothing left: the sweep ends
+        there, saying so (``progress.ended``). ``queue``: values to queue and ask first.
         """
         with self._budget_lock():
-            done, running = _tally(self._requeue_interrupted(study))
-            trials = [study.ask() for _ in range(min(want, self.total - done - running))]
+            stored = self._requeue_interrupted(study)
+            done, running = _tally(stored)
+            left = self.total - done - running
+            if left > 0 and self._exhausted(stored, progress, done):
+                return []
+            if queue is not None and left > 0:
+                study.enqueue_trial(queue, skip_if_exists=False)
+            trials = [study.ask() for _ in range(min(want, left))]
             for trial in trials:  # ours, while we live (see _requeue_interrupted)
                 # PID first: a sweeper that sees our host on the trial must see our PID too,
                 # or it would take the trial for a dead one (storages without a budget lock).
@@ -255,6 +382,22 @@ class OptunaSweep:
                     trial.set_user_attr(HEARTBEAT, time.time())
         return trials
 
+    def _exhausted(
+        self, trials: Sequence[optuna.trial.FrozenTrial], progress: _Progress, done: int
+    ) -> bool:
+        """Whether every configuration of a finite space ran or runs (then said, once)."""
+        if self._configurations is None:
+            return False
+        size = len(self._configurations)
+        if len(_taken_keys(trials) & self._configurations.keys()) < size:
+            return False
+        progress.ended = (
+            f"the search space is exhausted: each of its {size} configuration(s) ran or runs, "
+            f"{done} of n_trials={self.total} trials count; the sweep ends there"
+        )
+        _log.warning("%s", progress.ended.capitalize())
+        return True
+
     def _heartbeats(self, study: optuna.Study, progress: _Progress) -> threading.Event:
         """Mark this sweeper's running trials as alive every ``heartbeat_interval`` seconds,
         until the returned event is set."""
@@ -263,13 +406,15 @@ class OptunaSweep:
         if not interval:
             return stop
 
+        storage = compat.storage(study)
+
         def beat() -> None:
             while not stop.wait(float(interval)):
                 with progress.lock:
                     running = list(progress.running.values())
                 for trial in running:
                     try:
-                        study._storage.set_trial_user_attr(trial._trial_id, HEARTBEAT, time.time())
+                        storage.set_trial_user_attr(compat.trial_id(trial), HEARTBEAT, time.time())
                     except Exception:  # finished meanwhile, or a storage hiccup: next beat
                         _log.debug("no heartbeat for trial %d", trial.number, exc_info=True)
 
@@ -318,7 +463,7 @@ class OptunaSweep:
         link = TrialLink(
             storage=self.storage,
             study_name=self.study_name,
-            trial_id=trial._trial_id,
+            trial_id=compat.trial_id(trial),
             number=trial.number,
             n_objectives=len(self.directions),
             pruner=self._pruner_config,
@@ -359,7 +504,10 @@ class OptunaSweep:
 
     def _open_study(self) -> optuna.Study:
         storage = self._backend = open_storage(self.storage)
-        sampler = _sampler(self.config.hydra.sweeper.sampler)
+        node = self.config.hydra.sweeper.sampler
+        # Per-trial random streams: a resumed sweep continues the sampler's sequence instead of
+        # starting it over, and sweepers sharing the study draw distinct values (sampling.py).
+        sampler = ContinuingSampler(_sampler(node), seed=_seed(node))
         try:
             existing = optuna.load_study(study_name=self.study_name, storage=storage)
         except KeyError:
@@ -390,15 +538,20 @@ class OptunaSweep:
         running. Returns the study's trials, those re-queued now marked interrupted.
         """
         host, now = socket.gethostname(), time.time()
+        storage = compat.storage(study)
         trials = study.get_trials(deepcopy=False)
         for i, trial in enumerate(trials):
             if trial.state != TrialState.RUNNING or not self._dead(trial.user_attrs, host, now):
                 continue
-            study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            study.enqueue_trial(trial.params, skip_if_exists=False)
-            _log.info("Trial %d was interrupted: its values are queued again", trial.number)
-            trials[i] = study._storage.get_trial(trial._trial_id)
+            if trial.user_attrs.get(DUPLICATE) is not None:
+                # Closing a duplicate was under way: it never ran, nothing to queue again.
+                storage.set_trial_state_values(compat.trial_id(trial), TrialState.FAIL)
+            else:
+                storage.set_trial_user_attr(compat.trial_id(trial), INTERRUPTED, True)
+                storage.set_trial_state_values(compat.trial_id(trial), TrialState.FAIL)
+                study.enqueue_trial(trial.params, skip_if_exists=False)
+                _log.info("Trial %d was interrupted: its values are queued again", trial.number)
+            trials[i] = storage.get_trial(compat.trial_id(trial))
         return trials
 
     def _dead(self, attrs: dict[str, Any], host: str, now: float) -> bool:
@@ -414,7 +567,7 @@ class OptunaSweep:
         """On Ctrl-C or a crash: running trials become interrupted failures, values re-queued."""
         for trial in list(progress.running.values()):
             try:
-                study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
+                compat.storage(study).set_trial_user_attr(compat.trial_id(trial), INTERRUPTED, True)
                 study.tell(trial, state=TrialState.FAIL)
                 study.enqueue_trial(trial.params, skip_if_exists=False)
             except Exception:  # best effort while going down; the next start re-checks
@@ -456,6 +609,48 @@ class OptunaSweep:
                     f"the search space does not fit the config: {readable}\n  (while checking "
                     f"the trial {' '.join(probe.values())})"
                 ) from None
+
+    def _finite_space(
+        self, base: list[str], space: Space
+    ) -> dict[ConfigKey, dict[str, Any]] | None:
+        """Every configuration a trial can have, by its key, when the space is finite (all
+        ``choice``/``range``, the options' spaces included) and has at most
+        :data:`_MAX_LISTED` of them; else ``None``.
+
+        Follows :meth:`_trial_overrides`: the searched keys first, then the keys that the chosen
+        options declare, a level of nested options at a time.
+        """
+        found: dict[ConfigKey, dict[str, Any]] = {}
+
+        def walk(
+            chosen: dict[str, str],
+            values: dict[str, Any],
+            dists: dict[str, optuna.distributions.BaseDistribution],
+            pending: list[Param],
+            taken: set[str],
+            level: int,
+        ) -> bool:
+            if not pending:
+                extra = [] if level >= 8 else self._option_params(base, chosen)
+                extra = [p for p in extra if p.name not in taken]
+                if extra:
+                    names = taken | {p.name for p in extra}
+                    return walk(chosen, values, dists, extra, names, level + 1)
+                found[config_key(values, dists)] = values
+                return len(found) <= _MAX_LISTED
+            param, rest = pending[0], pending[1:]
+            options = finite_values(param.distribution, _MAX_LISTED)
+            if options is None:
+                return False
+            dists = {**dists, param.name: param.distribution}
+            for value in options:
+                more = {**chosen, param.key: param.override(value)}
+                if not walk(more, {**values, param.name: value}, dists, rest, taken, level):
+                    return False
+            return True
+
+        listed = walk({}, {}, {}, list(space.params), space.names(), 0)
+        return found if listed else None
 
     def _choices(self, overrides: list[str]) -> dict[str, str]:
         """The config-group choices of a composed trial config (memoised)."""
@@ -589,6 +784,12 @@ def _sampler(node: Any) -> optuna.samplers.BaseSampler:
     return sampler
 
 
+def _seed(node: Any) -> int | None:
+    """The sampler config's ``seed`` (``None``: unseeded, or a sampler object)."""
+    seed = node.get("seed") if isinstance(node, DictConfig) else None
+    return None if seed is None else int(seed)
+
+
 def _container(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
@@ -615,8 +816,13 @@ def _values(value: Any, n_objectives: int) -> list[float] | str:
 
 
 def _counts(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether a stored trial counts toward ``n_trials``: finished, and not an interruption."""
-    return trial.state in _FINISHED and not trial.user_attrs.get(INTERRUPTED)
+    """Whether a stored trial counts toward ``n_trials``: finished, and neither an interruption
+    nor a skipped duplicate."""
+    return (
+        trial.state in _FINISHED
+        and not trial.user_attrs.get(INTERRUPTED)
+        and trial.user_attrs.get(DUPLICATE) is None
+    )
 
 
 def _tally(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
@@ -624,9 +830,25 @@ def _tally(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
     what the study has used of its budget."""
     done = sum(1 for t in trials if _counts(t))
     running = sum(
-        1 for t in trials if t.state == TrialState.RUNNING and not t.user_attrs.get(INTERRUPTED)
+        1
+        for t in trials
+        if t.state == TrialState.RUNNING
+        and not t.user_attrs.get(INTERRUPTED)
+        and t.user_attrs.get(DUPLICATE) is None
     )
     return done, running
+
+
+def _taken_keys(trials: Sequence[optuna.trial.FrozenTrial]) -> set[ConfigKey]:
+    """The configurations that COMPLETE, PRUNED and RUNNING trials have (a RUNNING trial once
+    all its values are suggested: its overrides are set last)."""
+    return {
+        config_key(t.params, t.distributions)
+        for t in trials
+        if t.state in _TAKEN
+        and t.user_attrs.get(DUPLICATE) is None
+        and (t.state != TrialState.RUNNING or OVERRIDES in t.user_attrs)
+    }
 
 
 def _first(param: Param) -> Any:

@@ -37,7 +37,13 @@ class Direction(str, Enum):
 
 @dataclass
 class SamplerConfig:
-    """Base of the sampler options; ``seed`` makes the sequence of suggestions repeatable."""
+    """Base of the sampler options; ``seed`` makes the sequence of suggestions repeatable.
+
+    The sweeper gives every trial a random stream of its own, derived from ``seed`` and the
+    trial's place in the study (``lightning_args.sweep.sampling``): a resumed sweep continues the
+    sequence instead of starting it over, and sweepers sharing a study with one seed still draw
+    distinct values.
+    """
 
     _target_: str = "???"
     seed: int | None = None
@@ -203,6 +209,14 @@ class SweeperConfig:
             is taken over. A trial's job may run longer: the mark is the sweeper's, not the
             job's.
         plots: write PNG plots of the study into the sweep directory at the end.
+        max_redraws: how many times in a row a new trial may repeat the values of one that ran
+            (COMPLETE or PRUNED) or runs before the sweeper gives up drawing. Each repeat is
+            closed without running, marked ``duplicate_of`` (not counted toward ``n_trials``,
+            counted in ``summary.yaml``), and another trial is drawn. When the repeats run out,
+            a finite space (all ``choice``/``range``) gets a configuration no trial has; any
+            other space stops this sweeper. A finite space whose every configuration ran ends
+            the sweep there, whatever ``n_trials`` says. Queued trials (an interrupted trial's
+            values, or values queued with ``study.enqueue_trial``) always run as given.
         batched: run trials in synchronous batches of ``n_jobs`` (one ``launch`` per batch,
             each waiting for its slowest trial), as ``hydra-optuna-sweeper`` does. Only for
             comparison (``benchmarks/sweep_efficiency.py``); the default starts trials as slots
@@ -230,6 +244,7 @@ class SweeperConfig:
     heartbeat_interval: float | None = 30.0
     grace_period: float = 300.0
     plots: bool = True
+    max_redraws: int = 10
     batched: bool = False
 
 

@@ -2,7 +2,9 @@
 
 The summary holds what a user acts on: the best value and its overrides (ready to paste), the
 counts by state, the failed trials with their errors, and for a multi-objective study the Pareto
-front. ``optimization_results.yaml`` repeats the best result in ``hydra-optuna-sweeper``'s form.
+front. Interrupted trials (their values ran again) and duplicates (closed without running: their
+values repeated an earlier trial's) are counted apart from the states.
+``optimization_results.yaml`` repeats the best result in ``hydra-optuna-sweeper``'s form.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from lightning_args.atomic import atomic_write
+from lightning_args.sweep.attrs import DUPLICATE, ERROR, INTERRUPTED, OVERRIDES
 
 _log = logging.getLogger(__name__)
 
@@ -30,12 +33,16 @@ def summarize(study: optuna.Study) -> dict[str, Any]:
     """The summary of ``study`` as plain data (what :func:`write` saves)."""
     trials = study.get_trials(deepcopy=False)
     directions = [d.name.lower() for d in study.directions]
-    counts = Counter(t.state.name for t in trials if not t.user_attrs.get("interrupted"))
+    interrupted = [t for t in trials if t.user_attrs.get(INTERRUPTED)]
+    duplicates = [t for t in trials if t.user_attrs.get(DUPLICATE) is not None]
+    apart = {t.number for t in (*interrupted, *duplicates)}
+    counts = Counter(t.state.name for t in trials if t.number not in apart)
     summary: dict[str, Any] = {
         "study": study.study_name,
         "direction": directions[0] if len(directions) == 1 else directions,
         "trials": {state.name: counts.get(state.name, 0) for state in TrialState},
-        "interrupted": sum(1 for t in trials if t.user_attrs.get("interrupted")),
+        "interrupted": len(interrupted),
+        "duplicates": len(duplicates),
     }
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete and len(directions) == 1:
@@ -44,9 +51,9 @@ def summarize(study: optuna.Study) -> dict[str, Any]:
     elif complete:
         summary["pareto_front"] = [_trial(t) for t in study.best_trials]
     summary["failed"] = [
-        {"number": t.number, "error": t.user_attrs.get("error", "unknown")}
+        {"number": t.number, "error": t.user_attrs.get(ERROR, "unknown")}
         for t in trials
-        if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")
+        if t.state == TrialState.FAIL and t.number not in apart
     ]
     return summary
 
@@ -76,6 +83,11 @@ def describe(summary: dict[str, Any]) -> str:
     """A few lines for the console."""
     counts = ", ".join(f"{n} {s.lower()}" for s, n in summary["trials"].items() if n)
     lines = [f"Study {summary['study']}: {counts or 'no trials'}"]
+    if summary.get("duplicates"):
+        lines.append(
+            f"  Duplicates: {summary['duplicates']} suggestion(s) repeated an earlier trial's "
+            "values and did not run"
+        )
     if "best" in summary:
         best = summary["best"]
         lines.append(f"  Best: trial {best['number']}, value {best['value']:.6g}")
@@ -135,7 +147,7 @@ def _trial(trial: FrozenTrial) -> dict[str, Any]:
     out: dict[str, Any] = {
         "number": trial.number,
         "params": {k: _plain(v) for k, v in trial.params.items()},
-        "overrides": list(trial.user_attrs.get("overrides", [])),
+        "overrides": list(trial.user_attrs.get(OVERRIDES, [])),
     }
     if len(trial.values or []) == 1:
         out["value"] = float(trial.values[0])

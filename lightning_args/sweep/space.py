@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -139,6 +139,52 @@ def suggest(trial: optuna.trial.Trial, param: Param) -> Any:
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(param.name, dist.low, dist.high, step=dist.step, log=dist.log)
     raise TypeError(f"unsupported distribution {dist!r}")
+
+
+ConfigKey: TypeAlias = frozenset[tuple[str, Any]]
+
+
+def config_key(
+    params: Mapping[str, Any], distributions: Mapping[str, BaseDistribution]
+) -> ConfigKey:
+    """A trial's values as one comparable key: equal keys, the same configuration.
+
+    Values on a step (``range`` of floats) compare by their step number, so that a value
+    written ``0.30000000000000004`` by one computation and ``0.3`` by another are the same.
+
+    >>> dist = FloatDistribution(0.1, 0.5, step=0.1)
+    >>> config_key({"x": 0.1 + 0.2}, {"x": dist}) == config_key({"x": 0.3}, {"x": dist})
+    True
+    """
+    out = []
+    for name, value in params.items():
+        dist = distributions.get(name)
+        if isinstance(dist, FloatDistribution) and dist.step is not None:
+            value = round((float(value) - dist.low) / dist.step)
+        out.append((name, value))
+    return frozenset(out)
+
+
+def finite_values(dist: BaseDistribution, limit: int) -> list[Any] | None:
+    """Every value ``dist`` can take, or ``None`` when it is continuous or has over ``limit``.
+
+    >>> finite_values(IntDistribution(1, 7, step=2), 10), finite_values(FloatDistribution(0, 1), 10)
+    ([1, 3, 5, 7], None)
+    """
+    if isinstance(dist, CategoricalDistribution):
+        values: list[Any] = list(dist.choices)
+    elif isinstance(dist, IntDistribution):
+        if (dist.high - dist.low) // dist.step >= limit:
+            return None
+        values = list(range(dist.low, dist.high + 1, dist.step))
+    elif isinstance(dist, FloatDistribution) and dist.step is not None:
+        count = round((dist.high - dist.low) / dist.step) + 1
+        if count > limit:
+            return None
+        values = [dist.low + i * dist.step for i in range(count)]
+    else:
+        return None
+    return values if len(values) <= limit else None
 
 
 def _interval(key: str, value: IntervalSweep, where: str) -> BaseDistribution:

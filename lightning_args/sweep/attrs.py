@@ -1,0 +1,16 @@
+"""The user attributes the sweeper leaves on each trial in the study's storage: one definition.
+
+The sweeper writes them, the summary (:mod:`lightning_args.sweep.report`) reads them, and a user
+sees them in ``optuna-dashboard``. This module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+OVERRIDES = "overrides"  # the job's task overrides: ready to paste
+ERROR = "error"  # why a FAIL failed
+HOST, PID = "sweeper_host", "sweeper_pid"  # who runs it: a dead sweeper's RUNNING trials go back
+HEARTBEAT = "sweeper_heartbeat"  # when its sweeper last said it lives (unix time)
+INTERRUPTED = "interrupted"  # a trial whose sweeper died: re-queued, not counted
+# The sampler suggested values that a COMPLETE, PRUNED or RUNNING trial already has: closed (FAIL)
+# without running, not counted toward n_trials. The value is the number of the earlier trial.
+DUPLICATE = "duplicate_of"
