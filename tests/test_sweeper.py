@@ -95,16 +95,19 @@ FILES = {
 }
 
 
+def make_app(root: Path) -> Path:
+    """The tiny app (``app.py`` and ``conf/``) written into ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "app.py").write_text(APP)
+    for name, text in {"config.yaml": CONFIG, **FILES}.items():
+        (root / "conf" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "conf" / name).write_text(text)
+    return root
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Path:
-    (tmp_path / "app.py").write_text(APP)
-    conf = tmp_path / "conf"
-    (conf / "config.yaml").parent.mkdir()
-    (conf / "config.yaml").write_text(CONFIG)
-    for name, text in FILES.items():
-        (conf / name).parent.mkdir(parents=True, exist_ok=True)
-        (conf / name).write_text(text)
-    return tmp_path
+    return make_app(tmp_path)
 
 
 def sweep(app: Path, *overrides: str, timeout: float = 120) -> Result:
@@ -125,6 +128,20 @@ def runs(app: Path) -> list[dict[str, Any]]:
 
 def summary(app: Path) -> dict[str, Any]:
     return yaml.safe_load((app / "sweep" / "summary.yaml").read_text())
+
+
+def configurations(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[tuple[str, Any], ...]]:
+    """The values of the COMPLETE trials, one sorted tuple per trial, in trial order."""
+    return [tuple(sorted(t.params.items())) for t in trials if t.state.name == "COMPLETE"]
+
+
+def launched(app: Path, number: int) -> bool:
+    """Whether trial ``number`` runs with all its values (its overrides are set last)."""
+    try:
+        trials = study(app).get_trials()
+    except (FileNotFoundError, ValueError):  # no journal, or no study in it yet
+        return False
+    return any(t.number == number and "overrides" in t.user_attrs for t in trials)
 
 
 def study(app: Path, name: str | None = None) -> optuna.Study:
@@ -179,11 +196,15 @@ def test_rerunning_continues_the_study_up_to_the_total(app: Path) -> None:
     assert {k: after[k] for k in first} == first  # earlier job folders untouched
     assert sweep(app, "hydra.sweeper.n_trials=5").returncode == 0
     assert len(runs(app)) == 5  # the total is reached: nothing more runs
+    # The raised budget explored new values: the seeded sampler did not start over (#20).
+    assert len(set(configurations(study(app).get_trials()))) == 5
 
 
-def test_a_killed_sweep_resumes_without_rerunning_finished_trials(app: Path) -> None:
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_killed_sweep_resumes_without_rerunning_finished_trials(app: Path, sampler: str) -> None:
     env = {**os.environ, "RUN_LOG": str(app / "runs.jsonl"), "PYTHONWARNINGS": "ignore"}
-    args = ["-m", "sleep=0.6", "hydra.sweeper.n_trials=6"]
+    # Seeded (CONFIG), killed in TPE's random start-up phase (its first 10 trials).
+    args = ["-m", "sleep=0.6", "hydra.sweeper.n_trials=6", f"hydra/sweeper/sampler={sampler}"]
     proc = subprocess.Popen(
         [sys.executable, str(app / "app.py"), *args],
         cwd=app,
@@ -193,8 +214,9 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_trials(app: Path) -> 
         start_new_session=True,
     )
     deadline = time.time() + 60
-    while len(runs(app)) < 2 and time.time() < deadline:
+    while not launched(app, 2) and time.time() < deadline:
         time.sleep(0.05)
+    time.sleep(0.2)  # inside trial 2's job, which sleeps 0.6 s
     os.killpg(proc.pid, signal.SIGKILL)  # mid-trial: trial 2 is running
     proc.wait()
     killed = study(app)
@@ -218,6 +240,59 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_trials(app: Path) -> 
     # Interruptions are counted apart from failures (they say nothing about the values).
     assert summary(app)["trials"]["FAIL"] == 0
     assert summary(app)["interrupted"] == 1
+
+    # The restarted sampler continued its sequence (#20): no two finished trials alike, and
+    # they are the trials an uninterrupted sweep with the same seed runs.
+    assert len(set(configurations(trials))) == 6
+    twin = make_app(app / "twin")
+    result = sweep(twin, *args[2:])
+    assert result.returncode == 0, result.stderr
+    assert sorted(configurations(trials)) == sorted(configurations(study(twin).get_trials()))
+
+
+FINITE = (
+    "hydra.sweeper.params.x='choice(0.1,0.2,0.3)'",
+    "hydra.sweeper.search_space_group=null",
+    "hydra/sweeper/sampler=random",
+    "hydra.sweeper.n_trials=6",
+)
+
+
+def test_a_finite_space_ends_when_each_configuration_ran_once(app: Path) -> None:
+    result = sweep(app, *FINITE)
+    assert result.returncode == 0, result.stderr
+    assert "search space is exhausted: each of its 3 configuration(s) ran" in result.stdout
+    trials = study(app).get_trials()
+    assert sorted(configurations(trials)) == [(("x", 0.1),), (("x", 0.2),), (("x", 0.3),)]
+    # The sampler repeated itself: those trials were closed without a job, and not counted.
+    duplicates = [t for t in trials if "duplicate_of" in t.user_attrs]
+    assert duplicates
+    assert {t.state.name for t in duplicates} == {"FAIL"}
+    for trial in duplicates:
+        earlier = trials[trial.user_attrs["duplicate_of"]]
+        assert (earlier.params, earlier.state.name) == (trial.params, "COMPLETE")
+    complete = [t.number for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(r["num"] for r in runs(app)) == complete
+    s = summary(app)
+    assert (s["trials"]["COMPLETE"], s["trials"]["FAIL"], s["failed"]) == (3, 0, [])
+    assert s["duplicates"] == len(duplicates)
+    again = sweep(app, *FINITE)  # nothing left to run: the study stays as it is
+    assert again.returncode == 0, again.stderr
+    assert "search space is exhausted" in again.stdout
+    assert len(runs(app)) == 3
+    assert len(study(app).get_trials()) == len(trials)
+
+
+def test_values_a_user_queued_run_even_when_an_earlier_trial_had_them(app: Path) -> None:
+    assert sweep(app, "hydra.sweeper.n_trials=2").returncode == 0
+    first = study(app).get_trials()[0]
+    study(app).enqueue_trial(first.params)
+    result = sweep(app, "hydra.sweeper.n_trials=3")
+    assert result.returncode == 0, result.stderr
+    queued = study(app).get_trials()[2]
+    assert (queued.params, queued.state.name) == (first.params, "COMPLETE")
+    assert "duplicate_of" not in queued.user_attrs
+    assert len(runs(app)) == 3
 
 
 def test_failures_are_recorded_and_the_sweep_goes_on(app: Path) -> None:
