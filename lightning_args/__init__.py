@@ -22,6 +22,7 @@ from lightning_args.errors import (
     SweepError,
     TargetError,
     UnknownOptionError,
+    UntrustedPathError,
     UntrustedTargetError,
 )
 from lightning_args.lazy import lazy_exports
@@ -62,6 +63,7 @@ __all__ = [
     "TargetError",
     "TensorBatches",
     "UnknownOptionError",
+    "UntrustedPathError",
     "UntrustedTargetError",
     "allow_targets",
     "build",

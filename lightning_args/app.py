@@ -223,7 +223,8 @@ def _fit_and_test(
     callbacks += [OnceRanksMeet(resumed)] if resumed else []
     built = build(cfg, callbacks=callbacks)
     trainer = built.trainer
-    trainer.fit(built.module, datamodule=built.datamodule, ckpt_path=ckpt_path)
+    # Checkpoints hold plain data only: never unpickle objects, whoever wrote the file.
+    trainer.fit(built.module, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     fit_metrics = _scalars(trainer.callback_metrics)
     if reporter is not None and reporter.pruned_at is not None:
@@ -243,7 +244,9 @@ def _fit_and_test(
 
     test_metrics: dict[str, float] = {}
     if cfg.test:
-        trainer.test(built.module, datamodule=built.datamodule, ckpt_path=best or None)
+        trainer.test(
+            built.module, datamodule=built.datamodule, ckpt_path=best or None, weights_only=True
+        )
         test_metrics = _scalars(trainer.callback_metrics)
 
     also = {name: _logged(name, fit_metrics) for name in cfg.objective.get("also") or []}

@@ -12,6 +12,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from lightning_args.confine import confine
 from lightning_args.errors import CheckpointError
 from lightning_args.trust import check_trusted
 
@@ -104,15 +105,18 @@ class LoaderStateOnResume(pl.Callback):
 
 
 def config_from_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The resolved config stored in the checkpoint at ``path``.
+    """The resolved config stored in the checkpoint at ``path``, once the trust policy allows it.
 
     Only plain data is read (``weights_only=True``): no code in the file runs.
     """
-    return config_of(read_checkpoint(path, "cpu"), path)
+    return config_of(read_checkpoint(path, "cpu"), Path(path))
 
 
 def load_from_checkpoint(path: str | Path, map_location: str = "cpu") -> pl.LightningModule:
     """Rebuild the LightningModule saved at ``path`` from the config it carries, with its weights.
+
+    The file may come from someone else: it is read as plain data, and its config builds only
+    what :mod:`lightning_args.trust` allows.
 
     Example (``path`` being any ``checkpoints/*.ckpt`` of a run)::
 
@@ -120,11 +124,12 @@ def load_from_checkpoint(path: str | Path, map_location: str = "cpu") -> pl.Ligh
         module.eval()
     """
     checkpoint = read_checkpoint(path, map_location)
-    return module_of(checkpoint, config_of(checkpoint, path))
+    return module_of(checkpoint, config_of(checkpoint, Path(path)))
 
 
 def module_of(checkpoint: dict[str, Any], config: dict[str, Any]) -> pl.LightningModule:
-    """The module ``config`` describes, with the checkpoint's weights."""
+    """The module ``config`` (already judged by :func:`config_of`) describes, with the
+    checkpoint's weights."""
     from hydra.utils import instantiate
 
     module: pl.LightningModule = instantiate(config["model"], _convert_="all")
@@ -133,21 +138,54 @@ def module_of(checkpoint: dict[str, Any], config: dict[str, Any]) -> pl.Lightnin
 
 
 def read_checkpoint(path: str | Path, map_location: str) -> dict[str, Any]:
-    """The checkpoint at ``path``, read as plain data only (``weights_only=True``)."""
-    checkpoint: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=True)
+    """The checkpoint at ``path``, read as plain data only (``weights_only=True``).
+
+    :class:`CheckpointError` names the file when it is truncated, corrupt, not a checkpoint, or
+    holds objects other than plain data (which are never unpickled: they could run code).
+    """
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} does not exist. Fix: pass the path of a .ckpt file"
+        ) from None
+    except Exception as error:  # torch raises many kinds for a bad file
+        if "Weights only load failed" in str(error):
+            why = (
+                "it holds Python objects besides tensors and plain data, and unpickling them "
+                "could run code, so they are never read"
+            )
+        else:
+            why = f"it is truncated, corrupt or not a checkpoint ({type(error).__name__})"
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be read: {why}. Fix: load another checkpoint of "
+            "the run (checkpoint='best' or 'last'), or train it again"
+        ) from None
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} holds a {type(checkpoint).__name__}, not a Lightning "
+            "checkpoint. Fix: pass a .ckpt file written by a lightning_args run"
+        )
     return checkpoint
 
 
-def config_of(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
-    """The resolved config a checkpoint carries, once every ``_target_`` in it is allowed
-    (:mod:`lightning_args.trust`); :class:`CheckpointError` if it has none."""
-    try:
-        config: dict[str, Any] = checkpoint[CONFIG_KEY]["config"]
-    except (KeyError, TypeError):
+def config_of(checkpoint: dict[str, Any], path: Path, root: Path | None = None) -> dict[str, Any]:
+    """The resolved config a checkpoint carries, judged by :mod:`lightning_args.trust` and
+    confined to the run directory ``root`` (default: the one holding ``path``) by
+    :mod:`lightning_args.confine`; :class:`CheckpointError` if it has none."""
+    source = f"checkpoint {str(path)!r}"
+    stored = checkpoint.get(CONFIG_KEY)
+    config = stored.get("config") if isinstance(stored, dict) else None
+    if not isinstance(config, dict):
         raise CheckpointError(
-            f"checkpoint {str(path)!r} holds no lightning_args config (key {CONFIG_KEY!r}): it "
-            "was not saved by a lightning_args run. Fix: load it with the module class's own "
-            "load_from_checkpoint"
-        ) from None
-    check_trusted(config, f"checkpoint {str(path)!r}")
-    return config
+            f"{source} holds no lightning_args config (key {CONFIG_KEY!r}): it was not saved by "
+            "a lightning_args run. Fix: load it with the module class's own load_from_checkpoint"
+        )
+    check_trusted(config, source)
+    return confine(config, root or run_root(path), source)
+
+
+def run_root(checkpoint: Path) -> Path:
+    """The run directory of a checkpoint: the folder above ``checkpoints/``, else its own."""
+    folder = checkpoint.resolve().parent
+    return folder.parent if folder.name == "checkpoints" else folder

@@ -26,6 +26,7 @@ __all__ = [
     "SweepError",
     "TargetError",
     "UnknownOptionError",
+    "UntrustedPathError",
     "UntrustedTargetError",
     "UsageError",
     "closest",
@@ -78,7 +79,11 @@ class TargetError(LightningArgsError, ImportError):
 
 
 class UntrustedTargetError(LightningArgsError, PermissionError):
-    """A ``_target_`` in a config read back from a file that is not on the allow-list."""
+    """A ``_target_`` in a config read back from a file that the trust policy refuses."""
+
+
+class UntrustedPathError(LightningArgsError, PermissionError):
+    """A path in a run directory or its stored config that leads outside the run directory."""
 
 
 class UsageError(LightningArgsError, ValueError):

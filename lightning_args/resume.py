@@ -3,15 +3,15 @@
     read the record and the last checkpoint -> take the config stored in the checkpoint
     -> apply the allowed changes (a longer training) -> train in the same directory
 
-The config comes from the checkpoint (resolved when the run started, checked against the
-allow-list of ``_target_`` prefixes), not from today's ``conf/``: a resumed run is the same run.
+The config comes from the checkpoint (resolved when the run started; judged by the trust policy
+and confined to the run directory, :mod:`lightning_args.trust` and :mod:`lightning_args.confine`),
+not from today's ``conf/``: a resumed run is the same run.
 Only how long it trains may change; a different model is a new run.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_args.app import Objective, train
+from lightning_args.confine import inside
 from lightning_args.errors import CheckpointError, ConfigValueError, UsageError
 from lightning_args.record import RECORD_NAME, RunRecord, process_alive
 
@@ -86,11 +87,11 @@ def last_checkpoint(root: Path, why: str) -> Path:
     last = root / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise CheckpointError(f"{root} has no checkpoints/last.ckpt: {why}")
-    return last
+    return inside(last, root, "the last checkpoint")
 
 
 def saved_config(last: Path, root: Path) -> tuple[DictConfig, int]:
-    """The checkpoint's resolved config, with its paths moved to ``root``, and its step.
+    """The checkpoint's resolved config, judged and confined to ``root``, and its step.
 
     The config stays untyped: it was validated against its schemas when the run started, and
     the schemas of today's code may have changed since.
@@ -98,25 +99,7 @@ def saved_config(last: Path, root: Path) -> tuple[DictConfig, int]:
     from lightning_args.checkpoint import config_of, read_checkpoint
 
     checkpoint = read_checkpoint(last, "cpu")
-    resolved = config_of(checkpoint, last)
-    # Resolved paths name the directory the run started in; the run may have moved since.
-    old = str(resolved["paths"]["run_dir"])
-    return OmegaConf.create(_relocated(resolved, old, str(root))), int(checkpoint["global_step"])
-
-
-def _relocated(node: Any, old: str, new: str) -> Any:
-    """``node`` with every string under ``old`` (a directory) moved under ``new``.
-
-    >>> _relocated({"a": ["/x/run/ckpt", "/x/runner"], "b": 1}, "/x/run", "/y/r")
-    {'a': ['/y/r/ckpt', '/x/runner'], 'b': 1}
-    """
-    if isinstance(node, dict):
-        return {k: _relocated(v, old, new) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_relocated(v, old, new) for v in node]
-    if isinstance(node, str) and (node == old or node.startswith(old + os.sep)):
-        return new + node[len(old) :]
-    return node
+    return OmegaConf.create(config_of(checkpoint, last, root)), int(checkpoint["global_step"])
 
 
 def _changes(overrides: Sequence[str], root: Path) -> dict[str, Any]:

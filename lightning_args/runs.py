@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_args.checkpoint import config_of, module_of, read_checkpoint
+from lightning_args.confine import inside
 from lightning_args.errors import CheckpointError
 from lightning_args.record import RECORD_NAME, RunRecord
 
@@ -29,7 +30,9 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", map_location: str = 
 
     ``checkpoint`` is ``"best"`` or ``"last"`` (as recorded in ``run.json``), or the name of a
     file in ``checkpoints/``. Everything is rebuilt from the checkpoint, which carries the
-    resolved config, so the run directory can be moved or copied elsewhere.
+    resolved config, so the run directory can be moved or copied elsewhere. The directory may
+    come from someone else: nothing outside it is read, and its config builds only what
+    :mod:`lightning_args.trust` allows.
 
     Example (in a notebook)::
 
@@ -43,7 +46,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", map_location: str = 
     record = RunRecord.read(root) if (root / RECORD_NAME).is_file() else None
     path = _checkpoint_path(root, checkpoint, record)
     state = read_checkpoint(path, map_location)
-    config = config_of(state, path)
+    config = config_of(state, path, root)
     module = module_of(state, config)
     module.eval()
     datamodule: pl.LightningDataModule = instantiate(config["data"], _convert_="all")
@@ -52,11 +55,18 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", map_location: str = 
 
 def _checkpoint_path(root: Path, name: str, record: RunRecord | None) -> Path:
     recorded = record.checkpoints.get(name) if record is not None else None
-    candidates = [root / recorded] if recorded else []
-    candidates += [root / "checkpoints" / name, root / "checkpoints" / f"{name}.ckpt"]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+    if recorded is not None and not isinstance(recorded, str):
+        raise CheckpointError(
+            f"{root / RECORD_NAME}: checkpoints.{name} is {recorded!r}, not a path. Fix: pass "
+            "checkpoint=<a file name in checkpoints/>"
+        )
+    candidates = [(root / recorded, f"{RECORD_NAME}'s checkpoint {name!r}")] if recorded else []
+    candidates += [
+        (root / "checkpoints" / file, f"checkpoint {name!r}") for file in (name, f"{name}.ckpt")
+    ]
+    for candidate, what in candidates:
+        if candidate.is_file() or candidate.is_symlink():
+            return inside(candidate, root, what)
     present = sorted(p.name for p in (root / "checkpoints").glob("*.ckpt"))
     raise CheckpointError(
         f"run {str(root)!r} has no checkpoint {name!r}: expected 'best', 'last' or one of "

@@ -11,15 +11,22 @@ from lightning_args.config.objective import ObjectiveConfig
 from lightning_args.config.optim import NamedOptimizerConfig, OptimizerConfig, SchedulerConfig
 from lightning_args.config.trainer import TrainerConfig
 
+#: Where runs, sweeps and the shared stores go, relative to the working directory.
+OUTPUT_ROOT = "outputs"
+#: Environment variable naming the data-set cache shared by runs (default: ``outputs/cache``).
+CACHE_ENV = "LIGHTNING_ARGS_CACHE"
+#: The MLflow store runs share (``logger=mlflow``), under the default output root.
+MLFLOW_STORE = f"sqlite:///{OUTPUT_ROOT}/mlflow.db"
+
 
 @dataclass
 class PathsConfig:
     """Where things go. ``run_dir`` is the run's own directory, made by Hydra."""
 
-    output_root: str = "outputs"
+    output_root: str = OUTPUT_ROOT
     run_dir: str = "${hydra:runtime.output_dir}"
     #: Prepared data sets, shared by runs and sweep jobs (``lightning_args.cache``).
-    cache_dir: str = "${oc.env:LIGHTNING_ARGS_CACHE,${paths.output_root}/cache}"
+    cache_dir: str = f"${{oc.env:{CACHE_ENV},${{paths.output_root}}/cache}}"
 
 
 @dataclass
