@@ -241,9 +241,11 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_trials(app: Path, sam
     assert summary(app)["trials"]["FAIL"] == 0
     assert summary(app)["interrupted"] == 1
 
-    # The restarted sampler continued its sequence (#20): no two finished trials alike, and
-    # they are the trials an uninterrupted sweep with the same seed runs.
+    # The restarted sampler continued its sequence (#20): no two finished trials alike, no
+    # suggestion repeated (the duplicate guard had nothing to skip), and they are the trials an
+    # uninterrupted sweep with the same seed runs.
     assert len(set(configurations(trials))) == 6
+    assert summary(app)["duplicates"] == 0
     twin = make_app(app / "twin")
     result = sweep(twin, *args[2:])
     assert result.returncode == 0, result.stderr
