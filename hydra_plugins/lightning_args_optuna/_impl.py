@@ -14,6 +14,11 @@ Several sweepers (on several machines) may run the same study at once: same ``st
 ``study_name`` and ``hydra.sweep.dir``. ``n_trials`` is then their common budget: before each
 ``ask`` a sweeper counts, under the storage's :func:`~lightning_args.sweep.storage.budget_lock`,
 the trials that finished or run (any sweeper's), and stops once they reach ``n_trials``.
+
+The sampler draws each trial's values from a random stream of that trial's own
+(:class:`~lightning_args.sweep.sampling.ContinuingSampler`): a resumed sweep continues the
+sequence, and sharing sweepers with one seed draw distinct values. Values equal to those of a
+COMPLETE, PRUNED or RUNNING trial are not launched again (:meth:`OptunaSweep._claim_distinct`).
 """
 
 from __future__ import annotations
@@ -395,7 +400,7 @@ class OptunaSweep:
             f"the search space is exhausted: each of its {size} configuration(s) ran or runs, "
             f"{done} of n_trials={self.total} trials count; the sweep ends there"
         )
-        _log.warning("%s", progress.ended.capitalize())
+        _log.warning("The %s", progress.ended.removeprefix("the "))
         return True
 
     def _heartbeats(self, study: optuna.Study, progress: _Progress) -> threading.Event:
