@@ -260,8 +260,11 @@ FINITE = (
 )
 
 
-def test_a_finite_space_ends_when_each_configuration_ran_once(app: Path) -> None:
-    result = sweep(app, *FINITE)
+@pytest.mark.parametrize("redraws", [10, 0])
+def test_a_finite_space_ends_when_each_configuration_ran_once(app: Path, redraws: int) -> None:
+    # max_redraws=0: after one repeat the sweeper queues a configuration that no trial has.
+    args = (*FINITE, f"hydra.sweeper.max_redraws={redraws}")
+    result = sweep(app, *args)
     assert result.returncode == 0, result.stderr
     assert "search space is exhausted: each of its 3 configuration(s) ran" in result.stdout
     trials = study(app).get_trials()
@@ -278,7 +281,9 @@ def test_a_finite_space_ends_when_each_configuration_ran_once(app: Path) -> None
     s = summary(app)
     assert (s["trials"]["COMPLETE"], s["trials"]["FAIL"], s["failed"]) == (3, 0, [])
     assert s["duplicates"] == len(duplicates)
-    again = sweep(app, *FINITE)  # nothing left to run: the study stays as it is
+    queued = [t for t in trials if "fixed_params" in t.system_attrs]
+    assert bool(queued) == (redraws == 0)
+    again = sweep(app, *args)  # nothing left to run: the study stays as it is
     assert again.returncode == 0, again.stderr
     assert "search space is exhausted" in again.stdout
     assert len(runs(app)) == 3
