@@ -1,12 +1,55 @@
 # The two commands of the README:  `make train`  and  `make test`.
-# Each creates .venv on first use (a few minutes) and reuses it afterwards.
+#
+# PYTHON picks the interpreter (`make train PYTHON=python3.10`); 3.10 to 3.13 are supported. Each
+# interpreter has its own environment, created on first use and reused afterwards: .venv for the
+# main one (3.11, the one CI runs the whole suite on), .venv-3.X for the others. It holds exactly
+# the versions of constraints/py3.X.txt (regenerate them with scripts/lock-versions).
+#
+# Set-up uses uv (installed into the environment from PyPI by pip) and falls back to pip when uv
+# cannot be had; INSTALLER=pip forces pip. Both read the same pins. uv does not read pip's
+# configuration, so the Makefile hands it pip's find-links folders: where one holds a torch wheel
+# for this interpreter (the CPU wheel for 3.11 on the project's machines) uv takes it from there
+# instead of PyPI's CUDA build.
 
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
-ARGS   ?=
+PYTHON     ?= python3
+MAIN_PY    := 3.11
+UV_VERSION ?= 0.13.9
+INSTALLER  ?= uv
+ARGS       ?=
 
-.PHONY: train test lint typecheck unit bench clean
+# The interpreter: PYTHON itself when it runs, else the pyenv version that has an executable of
+# that name (pyenv's shims only run the versions that `pyenv global` names).
+PYTHON_EXE := $(shell p='$(PYTHON)'; \
+	if "$$p" -c '' >/dev/null 2>&1; then "$$p" -c 'import sys; print(sys.executable)'; \
+	else for d in "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/*/bin; do \
+		if [ -x "$$d/$$p" ] && "$$d/$$p" -c '' >/dev/null 2>&1; then echo "$$d/$$p"; break; fi; done; fi)
+PY_VERSION := $(if $(PYTHON_EXE),$(shell '$(PYTHON_EXE)' -c 'import sys; print("%d.%d" % sys.version_info[:2])'))
+PINS       := constraints/py$(PY_VERSION).txt
+
+ifeq ($(PY_VERSION),$(MAIN_PY))
+VENV ?= .venv
+else
+VENV ?= .venv-$(PY_VERSION)
+endif
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Python caches the bytecode of what it imports, as it does by default: these machines set
+# PYTHONDONTWRITEBYTECODE=1, and uv (unlike pip) compiles nothing at install time, so every run
+# would compile torch and lightning from source again (about 12 s of each start here). Compiling
+# everything at install time instead (uv's --compile-bytecode) costs 90 s on 2 cores.
+export PYTHONDONTWRITEBYTECODE :=
+
+ifneq ($(filter-out clean help,$(or $(MAKECMDGOALS),train)),)
+ifeq ($(PYTHON_EXE),)
+$(error PYTHON=$(PYTHON) does not run here (nor as a pyenv version); try PYTHON=python3.11)
+endif
+ifeq ($(wildcard $(PINS)),)
+$(error Python $(PY_VERSION) ($(PYTHON_EXE)) is not supported: no $(PINS); supported: $(patsubst constraints/py%.txt,%,$(wildcard constraints/py3.*.txt)))
+endif
+endif
+
+.PHONY: train test lint typecheck unit bench clean help
 
 train: $(STAMP)  ## train the default config (pass overrides with ARGS="model=cnn")
 	$(PY) train.py $(ARGS)
@@ -31,12 +74,27 @@ bench: $(STAMP)  ## every benchmark of benchmarks/, printed side by side
 	$(PY) benchmarks/sweep_efficiency.py
 	$(PY) benchmarks/sweeper_overhead.py
 
-# torch first and pinned: a bare range would pull a multi-GB CUDA wheel (see constraints.txt).
-$(STAMP): pyproject.toml constraints.txt
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+# pip's find-links folders (environment and config files), handed to uv.
+FIND_LINKS = $$( { printf '%s\n' $$PIP_FIND_LINKS; $(PY) -m pip config get global.find-links 2>/dev/null; } \
+	| tr ' ' '\n' | sort -u | sed -n 's/^./--find-links=&/p')
+
+$(STAMP): pyproject.toml $(PINS)
+	test -x $(PY) || '$(PYTHON_EXE)' -m venv $(VENV)
+	@$(PY) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; \
+		sys.exit(0 if v == "$(PY_VERSION)" else "$(VENV) holds Python " + v + ", not $(PY_VERSION): remove it or pass VENV=")'
+	@if [ "$(INSTALLER)" = uv ] && { [ -x $(VENV)/bin/uv ] || \
+		$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }; then \
+		set -x; $(VENV)/bin/uv pip install --python $(PY) --quiet \
+			$(FIND_LINKS) -c $(PINS) -e '.[dev]'; \
+	else \
+		echo "set-up with pip (INSTALLER=$(INSTALLER))"; set -x; \
+		$(PY) -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev]'; \
+	fi
 	touch $(STAMP)
+
+help:
+	@echo "make train|test|lint|typecheck|unit|bench [PYTHON=python3.X] [ARGS=...] [INSTALLER=pip]"
+	@echo "this PYTHON: $(PYTHON_EXE) ($(PY_VERSION)) -> $(VENV), pins $(PINS)"
 
 clean:
 	rm -rf $(VENV) outputs .mypy_cache .ruff_cache .pytest_cache
