@@ -19,6 +19,7 @@ __all__ = [
     "ConfigKeyError",
     "ConfigTypeError",
     "ConfigValueError",
+    "DiskFullError",
     "LightningArgsError",
     "MissingValueError",
     "SearchSpaceError",
@@ -68,6 +69,11 @@ class SearchSpaceError(ConfigValueError):
 
 class StorageError(ConfigValueError):
     """An Optuna storage that cannot be opened, or a study that does not fit the sweep."""
+
+
+class DiskFullError(LightningArgsError, OSError):
+    """A file that could not be written: its file system is full, or the user's quota on it is
+    used up. ``errno`` is the one the write failed with (``ENOSPC`` or ``EDQUOT``)."""
 
 
 class SweepError(LightningArgsError, RuntimeError):
