@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_args.confine import is_inside
 from lightning_args.errors import ConfigValueError, MissingValueError
 from lightning_args.hydra_patches import fast_help, flags_first, friendly_errors
-from lightning_args.record import RECORD_NAME, RunRecord
+from lightning_args.ownership import check_reuse, claimed
+from lightning_args.record import RECORD_NAME, RunRecord, RunStatus
 from lightning_args.store import register
 
 R = TypeVar("R")
@@ -93,17 +95,31 @@ def train(cfg: DictConfig) -> Objective:
     check_complete(cfg)
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    from lightning_args.requeue import REQUEUED, JobRequeued
-
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # One writer per run directory: rank 0 of a multi-process job writes for all ranks.
+    if getattr(rank_zero_only, "rank", 0) != 0:
+        return _run(cfg, run_dir, writer=False)
+    check_reuse(
+        run_dir,
+        continuing=_continues(cfg, run_dir),
+        # Absent from configs stored before the setting existed (a resumed old run).
+        overwrite=bool(OmegaConf.select(cfg, "overwrite", default=False)),
+    )
+    with claimed(run_dir):
+        return _run(cfg, run_dir, writer=True)
+
+
+def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
+    from lightning_args.requeue import REQUEUED, JobRequeued
+
     previous = RunRecord.read(run_dir) if (run_dir / RECORD_NAME).is_file() else None
     ckpt_path = _continue_from(cfg, run_dir, previous)
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
     if previous is not None and previous.seed is not None and ckpt_path is not None:
         seed = previous.seed  # the run goes on: its random streams come from the checkpoint
     record, resumed = None, None
-    if getattr(rank_zero_only, "rank", 0) == 0:
+    if writer:
         record, resumed = _open_record(run_dir, seed, previous, ckpt_path)
     try:
         value = _fit_and_test(cfg, seed, record, ckpt_path, resumed)
@@ -114,16 +130,16 @@ def train(cfg: DictConfig) -> Objective:
             requeued.hand_over()  # submitit's handler: requeue this job, exit
         except Exception as refused:  # e.g. no requeue left (max_num_timeout): it ends here
             if record is not None:
-                record.finish(run_dir, "failed", refused)
+                record.finish(run_dir, RunStatus.FAILED, refused)
             raise
         raise
     except BaseException as error:
         if record is not None:
             pruned = type(error).__name__ == "TrialPruned"  # optuna's; not imported for this
-            record.finish(run_dir, "pruned" if pruned else "failed", error)
+            record.finish(run_dir, RunStatus.PRUNED if pruned else RunStatus.FAILED, error)
         raise
     if record is not None:
-        record.finish(run_dir, "completed")
+        record.finish(run_dir, RunStatus.COMPLETED)
         _log.info(
             "Run completed: %s=%.4f (objective). Everything is in %s",
             cfg.objective.metric,
@@ -131,6 +147,15 @@ def train(cfg: DictConfig) -> Objective:
             run_dir,
         )
     return value
+
+
+def _continues(cfg: DictConfig, run_dir: Path) -> bool:
+    """Whether this run continues the one in ``run_dir`` on purpose: from a checkpoint inside
+    it (``ckpt_path``, ``lightning-args resume``), or as its requeued job."""
+    if cfg.ckpt_path:
+        return is_inside(Path(cfg.ckpt_path), run_dir)
+    record = run_dir / RECORD_NAME
+    return record.is_file() and RunRecord.read(run_dir).status == RunStatus.REQUEUED
 
 
 def _continue_from(cfg: DictConfig, run_dir: Path, previous: RunRecord | None) -> str | None:

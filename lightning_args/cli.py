@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from lightning_args.errors import LightningArgsError, UsageError
-from lightning_args.record import RECORD_NAME
+from lightning_args.ownership import holder
+from lightning_args.record import RECORD_NAME, RunStatus
 
 
 @dataclass
@@ -49,12 +50,22 @@ class Run:
         loaded = yaml.load(path.read_text(), Loader=loader) if path.is_file() else None
         return loaded if isinstance(loaded, dict) else {}
 
+    @property
+    def status(self) -> Any:
+        """The record's status; ``interrupted`` for a ``running`` one whose writer is gone."""
+        status = self.record.get("status")
+        if status == RunStatus.RUNNING:
+            current = holder(self.path)
+            if current is None or not current.alive:
+                return RunStatus.INTERRUPTED.value
+        return status
+
     def row(self, metrics: Sequence[str]) -> dict[str, Any]:
         objective = self.record.get("objective") or {}
         values = self.record.get("metrics") or {}
         return {
             "run": str(self.path),
-            "status": self.record.get("status"),
+            "status": self.status,
             "overrides": " ".join(self.record.get("overrides") or []),
             "objective": objective.get("value"),
             **{name: values.get(name) for name in metrics},
@@ -100,7 +111,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs = [
         r
         for r in find_runs(root)
-        if (args.status is None or r.record.get("status") == args.status) and _matches(r, where)
+        if (args.status is None or r.status == args.status) and _matches(r, where)
     ]
     metrics = sorted({m for r in runs for m in (r.record.get("metrics") or {})})
     shown = [m for m in metrics if args.all or m.startswith(("val/", "test/")) or m == args.sort]
@@ -116,6 +127,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     run = _run(args.run)
     print(json.dumps(run.record, indent=2))
+    current = holder(run.path)
+    if current is not None and current.alive:
+        print(f"\n# being written by {current.describe()}")
+    elif run.status == RunStatus.INTERRUPTED:
+        print(f"\n# interrupted: its writer is gone. Continue it: lightning-args resume {run.path}")
     print("\n# config (.hydra/config.yaml)")
     print((run.path / ".hydra" / "config.yaml").read_text().rstrip())
     checkpoints = sorted((run.path / "checkpoints").glob("*.ckpt"))
@@ -308,7 +324,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     runs = sub.add_parser("runs", help="a table of runs")
     runs.add_argument("root", nargs="?", default="outputs", help="folder of runs (outputs)")
-    runs.add_argument("--status", choices=["running", "completed", "failed", "pruned"])
+    runs.add_argument("--status", choices=[s.value for s in RunStatus])
     runs.add_argument("--where", action="append", default=[], metavar="KEY=VALUE")
     runs.add_argument("--sort", metavar="COLUMN", help="e.g. objective, test/acc")
     runs.add_argument("--desc", action="store_true", help="largest first")

@@ -120,6 +120,17 @@ def _check_name(key: str, value: str, source: str) -> None:
     )
 
 
+def is_inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (symlinks resolved) is ``root`` or lies under it.
+
+    >>> is_inside(Path("/r/checkpoints/last.ckpt"), Path("/r"))
+    True
+    >>> is_inside(Path("/r/../x"), Path("/r"))
+    False
+    """
+    return _within(path.resolve(), root.resolve())
+
+
 def _within(resolved: Path, top: Path) -> bool:
     return resolved == top or top in resolved.parents
 

@@ -22,6 +22,8 @@ __all__ = [
     "DiskFullError",
     "LightningArgsError",
     "MissingValueError",
+    "RunBusyError",
+    "RunExistsError",
     "SearchSpaceError",
     "StorageError",
     "SweepError",
@@ -86,6 +88,14 @@ class TargetError(LightningArgsError, ImportError):
 
 class UntrustedTargetError(LightningArgsError, PermissionError):
     """A ``_target_`` in a config read back from a file that the trust policy refuses."""
+
+
+class RunBusyError(LightningArgsError, BlockingIOError):
+    """A run directory that another live process is writing."""
+
+
+class RunExistsError(LightningArgsError, FileExistsError):
+    """A new run asked to write into a directory that already holds a run."""
 
 
 class UntrustedPathError(LightningArgsError, PermissionError):

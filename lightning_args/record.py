@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from enum import Enum
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,24 @@ from typing import Any
 from lightning_args.atomic import atomic_write
 
 RECORD_NAME = "run.json"
+
+
+class RunStatus(str, Enum):
+    """``run.json``'s ``status``: one word for each state a run can be in."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    PRUNED = "pruned"
+    #: Preempted, waiting for its requeued job to come back.
+    REQUEUED = "requeued"
+    #: Recorded as running, but its writer is gone (readers say so; see ownership.py).
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 VERSIONED_PACKAGES = ("lightning-args", "torch", "lightning", "hydra-core", "omegaconf", "optuna")
 
 
@@ -40,7 +59,7 @@ class RunRecord:
     """What ``run.json`` holds. Times are ISO 8601 in UTC; metrics are plain floats."""
 
     id: str
-    status: str = "running"
+    status: str = RunStatus.RUNNING
     started_at: str = ""
     ended_at: str | None = None
     duration_s: float | None = None
@@ -88,7 +107,8 @@ class RunRecord:
                 "command": [sys.executable, *sys.argv],
             }
         )
-        self.status, self.ended_at, self.duration_s, self.error = "running", None, None, None
+        self.status, self.ended_at, self.duration_s = RunStatus.RUNNING, None, None
+        self.error = None
         self.host, self.pid = socket.gethostname(), os.getpid()
         self.write(run_dir)
 

@@ -54,6 +54,7 @@ def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> Reprodu
     target.mkdir(parents=True, exist_ok=True)
     cfg, _ = saved_config(checkpoint, target)
     cfg.ckpt_path = None
+    cfg.overwrite = False  # the original's setting never moves a run out of the destination
     log_to(target)
     train(cfg)
     again = RunRecord.read(target)

@@ -29,10 +29,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from lightning_args.record import RunStatus
+
 _log = logging.getLogger(__name__)
 
 CHECKPOINT = Path("checkpoints") / "requeue.ckpt"
-REQUEUED = "requeued"  # run.json's status while the job waits to come back
+REQUEUED = RunStatus.REQUEUED  # run.json's status while the job waits to come back
 
 Handler = Callable[[int, FrameType | None], Any]
 

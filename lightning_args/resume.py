@@ -22,7 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_args.app import Objective, train
 from lightning_args.confine import inside
 from lightning_args.errors import CheckpointError, ConfigValueError, UsageError
-from lightning_args.record import RECORD_NAME, RunRecord, process_alive
+from lightning_args.ownership import claimed
+from lightning_args.record import RECORD_NAME, RunRecord, RunStatus, process_alive
 
 #: What ``resume`` may change: how long the run trains, and whether it tests at the end.
 RESUMABLE = (
@@ -48,6 +49,11 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> Objective:
         lightning_args.resume("outputs/runs/2026-11-26_10-00-00", ["trainer.max_epochs=40"])
     """
     root = Path(run_dir).resolve()
+    with claimed(root):  # before anything is read: the run must be no one else's right now
+        return _resume(root, overrides)
+
+
+def _resume(root: Path, overrides: Sequence[str]) -> Objective:
     record = record_of(root)
     last = last_checkpoint(
         root, "nothing to resume from (was the checkpoint callback off?). Fix: start a new run"
@@ -74,7 +80,7 @@ def record_of(root: Path) -> RunRecord:
         )
     record = RunRecord.read(root)
     here = record.host == socket.gethostname()
-    if record.status == "running" and here and process_alive(record.pid):
+    if record.status == RunStatus.RUNNING and here and process_alive(record.pid):
         raise UsageError(
             f"{root.name} is still running (pid {record.pid}): two processes must not train in "
             "one directory. Fix: wait for it, or stop it first"
@@ -124,7 +130,7 @@ def _check_not_finished(
     record: RunRecord, cfg: DictConfig, last: Path, changes: dict[str, Any]
 ) -> None:
     """A completed run resumes only when it is given more to do."""
-    if record.status != "completed" or changes:
+    if record.status != RunStatus.COMPLETED or changes:
         return
     raise UsageError(
         f"{last.parent.parent.name} completed (max_epochs={cfg.trainer.max_epochs}): nothing to "

@@ -88,6 +88,9 @@ class _Root(c.Config):
         default_factory=lambda: {
             "run": {"dir": RUN_DIR},
             "sweep": {"dir": SWEEP_DIR, "subdir": "${hydra.job.num}"},
+            "callbacks": {
+                "claim_run_directory": {"_target_": "lightning_args.ownership.ClaimRunDirectory"}
+            },
         }
     )
 

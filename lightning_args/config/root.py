@@ -73,3 +73,6 @@ class Config:
     test: bool = True
     #: A checkpoint to resume training from.
     ckpt_path: str | None = None
+    #: A run directory that already holds a run is refused; ``true`` moves that run aside to
+    #: ``<dir>.replaced-<time>`` first (it is never deleted).
+    overwrite: bool = False
