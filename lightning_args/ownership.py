@@ -110,6 +110,19 @@ def holder(run_dir: Path) -> Holder | None:
         return None
 
 
+#: Variables launchers set to a process's rank (torchrun and Lightning, Slurm, MPI).
+_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK")
+
+
+def writes_for_its_job() -> bool:
+    """Whether this process is rank 0 of its job, the one that writes the run directory.
+
+    >>> writes_for_its_job()
+    True
+    """
+    return all(os.environ.get(name, "0") in ("0", "") for name in _RANK_VARIABLES)
+
+
 def check_reuse(run_dir: Path, *, continuing: bool, overwrite: bool) -> None:
     """Before a run writes into ``run_dir``: refuse a live writer there (:class:`RunBusyError`)
     and an earlier run that is not being continued (:class:`RunExistsError`); with
@@ -176,6 +189,8 @@ class ClaimRunDirectory(Callback):
         self._claim: _Claim | None = None
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not writes_for_its_job():
+            return  # a DDP rank that Lightning started again: rank 0 holds the claim
         run_dir = Path(str(config.hydra.run.dir))
         ckpt = OmegaConf.select(config, "ckpt_path", default=None)
         try:
