@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from lightning_args.atomic import atomic_write
 from lightning_args.cli import flatten
+
+_log = logging.getLogger(__name__)
 
 
 class MLflowLogger(_LightningMLFlowLogger):
@@ -68,18 +71,47 @@ def trim_metrics(path: Path, step: int) -> int:
     """Drop the rows of ``metrics.csv`` logged at ``step`` or later; return how many.
 
     A resumed run repeats what followed its checkpoint (the rest of a killed epoch, the final
-    test of a finished run): their rows are logged again, so the earlier copies go.
+    test of a finished run): their rows are logged again, so the earlier copies go. A last row
+    that a crash cut mid-line (no line end, or not the header's number of fields) goes too,
+    with a warning, and counts among the dropped rows: it would otherwise stay as a broken row.
     """
     if not path.is_file():
         return 0
     with path.open(newline="") as file:
-        reader = csv.DictReader(file)
-        header = list(reader.fieldnames or [])
-        rows = list(reader)
-    kept = [row for row in rows if not row.get("step") or int(float(row["step"])) < step]
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=header)
+        text, torn = _without_torn_row(file.read())
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    header, body = (rows[0], rows[1:]) if rows else ([], [])
+    short = bool(body) and len(body[-1]) != len(header)
+    if short:
+        body.pop()
+    if torn or short:
+        _log.warning(
+            "%s: its last row was cut mid-line (what a crash during a write leaves): dropped it",
+            path,
+        )
+    if not header:
+        path.unlink()  # not even the header was whole: the run's logger starts the file again
+        return int(bool(torn))
+    # A short row earlier in the file (not one a crash leaves) is read as csv.DictReader does.
+    records = [dict(zip(header, row + [""] * len(header), strict=False)) for row in body]
+    kept = [row for row in records if not row.get("step") or int(float(row["step"])) < step]
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=header)
     writer.writeheader()
     writer.writerows(kept)
-    atomic_write(path, text.getvalue())
-    return len(rows) - len(kept)
+    atomic_write(path, out.getvalue())
+    return len(records) - len(kept) + int(bool(torn) or short)
+
+
+def _without_torn_row(text: str) -> tuple[str, str]:
+    r"""``text`` without a last line that has no line end, and that line (``""`` if none).
+
+    >>> _without_torn_row("a,b\r\n1,2\r\n3,")
+    ('a,b\r\n1,2\r\n', '3,')
+    >>> _without_torn_row("a,b\r\n1,2\r")  # only the \n is missing: the row is whole
+    ('a,b\r\n1,2\r', '')
+    """
+    if not text or text.endswith(("\n", "\r")):
+        return text, ""
+    cut = max(text.rfind("\n"), text.rfind("\r")) + 1
+    return text[:cut], text[cut:]

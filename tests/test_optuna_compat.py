@@ -1,20 +1,24 @@
 """What the sweeper relies on inside Optuna (``lightning_args/sweep/_optuna_compat.py``), and the
 per-trial random streams built on it (``lightning_args/sweep/sampling.py``).
 
-In process and fast: every test builds in-memory studies. When an Optuna upgrade moves one of
-the internals, a test here fails and names it.
+In process and fast: every test builds in-memory studies (or a journal of one trial). When an
+Optuna upgrade moves one of the internals, a test here fails and names it.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from optuna.storages.journal import JournalFileOpenLock, JournalFileSymlinkLock
 
 from hydra_plugins.lightning_args_optuna.config import SAMPLERS
 from lightning_args.sweep import _optuna_compat as compat
@@ -114,6 +118,52 @@ def test_all_trials_sees_past_a_hyperband_bracket() -> None:
     bracket = optuna.pruners._filter_study(study, study.get_trials()[-1])
     assert len(bracket.get_trials()) < 12
     assert len(compat.all_trials(bracket)) == 12
+
+
+def journal_of_one_trial(path: Path) -> bytes:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.tell(study.ask(), 1.0)
+    return path.read_bytes()
+
+
+def load(path: Path) -> optuna.Study:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    return optuna.load_study(study_name="s", storage=storage)
+
+
+def test_a_torn_last_journal_line_is_skipped_until_records_follow_it(tmp_path: Path) -> None:
+    path = tmp_path / "study.journal"
+    whole = journal_of_one_trial(path)
+    path.write_bytes(whole[:-37])  # the trial's result, torn
+    study = load(path)  # read without complaint: the torn record is skipped
+    assert [t.state.name for t in study.get_trials()] == ["RUNNING"]
+    study.set_user_attr("a", 1)  # lands after the torn bytes: one line that does not parse,
+    assert load(path).user_attrs == {}  # skipped (lost) while it is the last one
+    with pytest.raises(json.JSONDecodeError):  # and fatal once another record follows it,
+        study.set_user_attr("b", 2)  # for its writer
+    with pytest.raises(json.JSONDecodeError):  # and for every reader
+        load(path)
+
+
+def test_journal_writers_hold_the_lock_file_beside_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "study.journal"
+    journal_of_one_trial(path)
+    for lock_class in (JournalFileOpenLock, JournalFileSymlinkLock):
+        backend = optuna.storages.journal.JournalFileBackend(
+            str(path), lock_obj=lock_class(str(path))
+        )
+        held = JournalFileOpenLock(str(path))  # what the repair takes
+        held.acquire()
+        size = path.stat().st_size
+        writer = threading.Thread(target=backend.append_logs, args=([{"op_code": 0}],))
+        writer.start()
+        writer.join(timeout=0.3)
+        assert writer.is_alive(), lock_class.__name__  # waits for the lock
+        assert path.stat().st_size == size
+        held.release()
+        writer.join(timeout=10)
+        assert path.stat().st_size > size
 
 
 # --- per-trial streams ------------------------------------------------------------------------

@@ -13,6 +13,12 @@ Checked on optuna 5.0.0 (:data:`CHECKED_ON`), by reading its source:
   the system attribute ``fixed_params``, which stays on the trial once it is asked.
 - ``Study._storage`` / ``FrozenTrial._trial_id`` / ``Trial._trial_id``: the storage and a
   trial's id in it (the public storage API takes ids).
+- ``optuna/storages/journal/_file.py`` (what ``lightning_args/sweep/journal.py`` relies on): a
+  journal is one JSON object a line. ``JournalFileBackend.append_logs`` writes while holding its
+  lock object; ``JournalFileOpenLock(path)`` and ``JournalFileSymlinkLock(path)`` are both the
+  file ``<path>.lock``, so either excludes the other. ``read_logs`` skips a last line that has
+  no line end or does not parse, but raises (``JSONDecodeError``) on such a line once another
+  follows it: an append after a torn last record makes the journal unreadable.
 
 ``tests/test_optuna_compat.py`` fails when any of these stops holding (on an Optuna upgrade:
 run it first, then update :data:`CHECKED_ON`).
