@@ -111,6 +111,7 @@ def train(cfg: DictConfig) -> Objective:
 
 
 def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
+    from lightning_args.interrupt import interrupted_by
     from lightning_args.requeue import REQUEUED, JobRequeued
 
     previous = RunRecord.read(run_dir) if (run_dir / RECORD_NAME).is_file() else None
@@ -134,6 +135,14 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
             raise
         raise
     except BaseException as error:
+        interrupted = interrupted_by(error)
+        if interrupted is not None:  # Ctrl-C, SIGTERM: a status, with the way to go on
+            if record is not None:
+                record.finish(run_dir, RunStatus.INTERRUPTED, interrupted)
+            _log.warning("Run interrupted: %s", interrupted)
+            if interrupted is error:
+                raise
+            raise interrupted from None
         if record is not None:
             pruned = type(error).__name__ == "TrialPruned"  # optuna's; not imported for this
             record.finish(run_dir, RunStatus.PRUNED if pruned else RunStatus.FAILED, error)
@@ -236,6 +245,7 @@ def _fit_and_test(
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from lightning_args.builder import build
+    from lightning_args.interrupt import StopOnInterrupt
     from lightning_args.requeue import OnceRanksMeet, RequeueOnSignal
 
     _quiet_lightning()
@@ -243,7 +253,10 @@ def _fit_and_test(
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not")
     pl.seed_everything(seed, workers=True, verbose=False)
     reporter = _trial_reporter(cfg)
-    callbacks: list[pl.Callback] = [RequeueOnSignal(cfg.paths.run_dir)]
+    callbacks: list[pl.Callback] = [
+        RequeueOnSignal(cfg.paths.run_dir),
+        StopOnInterrupt(cfg.paths.run_dir),
+    ]
     callbacks += [reporter] if reporter else []
     callbacks += [OnceRanksMeet(resumed)] if resumed else []
     built = build(cfg, callbacks=callbacks)

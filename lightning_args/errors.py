@@ -11,6 +11,7 @@ Messages follow one shape: what key, what value, what was expected, and how to f
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from hydra.errors import CompactHydraException
 
@@ -24,6 +25,7 @@ __all__ = [
     "MissingValueError",
     "RunBusyError",
     "RunExistsError",
+    "RunInterrupted",
     "SearchSpaceError",
     "StorageError",
     "SweepError",
@@ -108,6 +110,25 @@ class UsageError(LightningArgsError, ValueError):
 
 class CheckpointError(LightningArgsError, ValueError):
     """A checkpoint that lacks what lightning_args needs to rebuild its model."""
+
+
+class RunInterrupted(SystemExit):
+    """A run stopped by a signal (Ctrl-C, SIGTERM): the process leaves with ``128 + signal``.
+
+    Not a :class:`LightningArgsError`: it is no error, and as a ``SystemExit`` no
+    ``except Exception`` on the way (Hydra's, a launcher's) turns it into a failure; a sweeper
+    recognises it and queues the trial again.
+    """
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        super().__init__(128 + signum)
+        self.signum, self.message = signum, message
+
+    def __reduce__(self) -> tuple[Any, ...]:  # through joblib and submitit workers
+        return type(self), (self.signum, self.message)
+
+    def __str__(self) -> str:
+        return self.message or f"stopped by signal {self.signum}"
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:

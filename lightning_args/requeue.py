@@ -99,11 +99,7 @@ class RequeueOnSignal(pl.Callback):
         # Every rank stops at the same batch, or the others would wait in the next all-reduce.
         if not trainer.strategy.reduce_boolean_decision(self._received is not None, all=False):
             return
-        trainer.save_checkpoint(self.path)
-        # Lightning hands this step's metrics to the loggers after this hook, which the exception
-        # below skips: the requeued job starts with the next step, so they would be lost.
-        trainer._logger_connector.on_batch_end()
-        trainer._logger_connector.update_train_step_metrics()
+        stop_here(trainer, self.path)
         raise JobRequeued(self._received or self.signum, self.path, self._previous)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -121,6 +117,17 @@ class RequeueOnSignal(pl.Callback):
                 signal.Signals(self._received).name,
             )
         self._previous = None
+
+
+def stop_here(trainer: pl.Trainer, path: Path) -> None:
+    """Checkpoint the training at the end of this batch into ``path``, with the step's metrics
+    logged: the caller then stops training by raising."""
+    trainer.save_checkpoint(path)
+    # Lightning hands this step's metrics to the loggers after the batch-end hooks, which the
+    # caller's exception skips: the continued run starts with the next step, so they would be
+    # lost. (Private: Lightning 2.6 has no public call for it.)
+    trainer._logger_connector.on_batch_end()
+    trainer._logger_connector.update_train_step_metrics()
 
 
 class OnceRanksMeet(pl.Callback):

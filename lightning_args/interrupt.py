@@ -1,0 +1,100 @@
+"""Ctrl-C and SIGTERM are a status: the run stops between two steps, resumable, and says so.
+
+Lightning's own handling of Ctrl-C tears the trainer down and exits 1, and SIGTERM (what
+``scancel`` and most schedulers send) kills the process where it stands; either way
+``run.json`` said ``failed`` or stayed ``running``. :class:`StopOnInterrupt` takes both signals
+first and only remembers them. At the end of the current training batch (every rank agreeing,
+under DDP) it saves ``checkpoints/last.ckpt`` and raises :class:`RunInterrupted`;
+:func:`lightning_args.train` records ``interrupted`` with the signal and the command that
+resumes the run, and the process exits with the conventional status (130 for SIGINT, 143 for
+SIGTERM). A second signal stops at once. Under submitit, SIGTERM stays submitit's (it lets its
+USR2 requeue finish: :mod:`lightning_args.requeue`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import lightning.pytorch as pl  # noqa: TID253 - imported by train() only, once lightning is
+
+from lightning_args.errors import RunInterrupted
+from lightning_args.requeue import Handler, stop_here
+
+_log = logging.getLogger(__name__)
+
+LAST = Path("checkpoints") / "last.ckpt"
+
+
+def interrupt_signals() -> tuple[signal.Signals, ...]:
+    """The signals that stop a run gracefully here: SIGINT, and SIGTERM outside submitit."""
+    if os.environ.get("SUBMITIT_EXECUTOR"):
+        return (signal.SIGINT,)
+    return (signal.SIGINT, signal.SIGTERM)
+
+
+class StopOnInterrupt(pl.Callback):
+    """Defer SIGINT and SIGTERM to the next training batch boundary; save ``last.ckpt`` there."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self._previous: dict[int, Handler | int | None] = {}
+        self._received: int | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Handlers can be installed from the main thread only (not in a launcher's thread).
+        if stage != "fit" or threading.current_thread() is not threading.main_thread():
+            return
+        for signum in interrupt_signals():
+            self._previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._remember)
+
+    def _remember(self, signum: int, frame: FrameType | None) -> None:
+        if self._received is not None:
+            _log.warning("Received %s again: stopping now", signal.Signals(signum).name)
+            raise KeyboardInterrupt
+        _log.warning(
+            "Received %s: saving the run after this training batch, then stopping "
+            "(send it again to stop at once)",
+            signal.Signals(signum).name,
+        )
+        self._received = signum
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+    ) -> None:
+        if not self._previous:
+            return
+        if not trainer.strategy.reduce_boolean_decision(self._received is not None, all=False):
+            return
+        signum = self._received or signal.SIGINT
+        stop_here(trainer, self.run_dir / LAST)
+        raise RunInterrupted(
+            signum,
+            f"stopped by {signal.Signals(signum).name} after step {trainer.global_step}, saved "
+            f"in {LAST}. Continue it: lightning-args resume {self.run_dir}",
+        )
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
+
+
+def interrupted_by(error: BaseException) -> RunInterrupted | None:
+    """``error`` as a :class:`RunInterrupted` when a signal caused it, else ``None``: ours, a
+    KeyboardInterrupt, or Lightning's ``sys.exit(1)`` after its own Ctrl-C handling."""
+    if isinstance(error, RunInterrupted):
+        return error
+    if isinstance(error, KeyboardInterrupt) or (
+        isinstance(error, SystemExit) and isinstance(error.__context__, KeyboardInterrupt)
+    ):
+        return RunInterrupted(signal.SIGINT, "stopped by SIGINT during a step")
+    return None
