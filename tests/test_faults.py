@@ -34,7 +34,7 @@ from lightning_args.errors import DiskFullError, StorageError
 from lightning_args.loggers import trim_metrics
 from lightning_args.sweep.journal import repair_journal
 from lightning_args.sweep.storage import open_storage
-from tests.conftest import REPO, run_app
+from tests.conftest import REPO, read_record, run_app
 from tests.test_sweeper import make_app, summary, sweep
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -212,6 +212,11 @@ def test_a_run_on_a_full_disk_fails_with_one_message(tmpfs: Path, tmp_path: Path
     assert "paths.output_root=" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     assert leftovers(tmpfs) == []
+    # The failed write's space came back, so the record could say how the run ended.
+    (run,) = [p for p in (tmpfs / "runs").iterdir() if p != earlier]
+    record = read_record(run)
+    assert record["status"] in {"failed", "interrupted"}
+    assert record["error"]["type"] == "DiskFullError"
     (tmpfs / "filler").unlink()
     after = digest(tmpfs)
     assert {k: after[k] for k in before} == before
