@@ -122,7 +122,7 @@ class RequeueOnSignal(pl.Callback):
 def stop_here(trainer: pl.Trainer, path: Path) -> None:
     """Checkpoint the training at the end of this batch into ``path``, with the step's metrics
     logged: the caller then stops training by raising."""
-    trainer.save_checkpoint(path)
+    trainer.save_checkpoint(path, weights_only=False)  # the whole state, not just weights
     # Lightning hands this step's metrics to the loggers after the batch-end hooks, which the
     # caller's exception skips: the continued run starts with the next step, so they would be
     # lost. (Private: Lightning 2.6 has no public call for it.)

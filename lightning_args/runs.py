@@ -11,7 +11,8 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_args.checkpoint import config_of, module_of, read_checkpoint
 from lightning_args.confine import inside
 from lightning_args.errors import CheckpointError
-from lightning_args.record import RECORD_NAME, RunRecord
+from lightning_args.ownership import holder
+from lightning_args.record import RECORD_NAME, RunRecord, RunStatus
 
 
 @dataclass
@@ -44,6 +45,10 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", map_location: str = 
 
     root = Path(run_dir)
     record = RunRecord.read(root) if (root / RECORD_NAME).is_file() else None
+    if record is not None and record.status == RunStatus.RUNNING:
+        current = holder(root)
+        if current is None or not current.alive:  # its writer died before it could say so
+            record.status = RunStatus.INTERRUPTED
     path = _checkpoint_path(root, checkpoint, record)
     state = read_checkpoint(path, map_location)
     config = config_of(state, path, root)

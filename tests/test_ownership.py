@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
+import lightning_args
 from lightning_args import RunBusyError, RunExistsError
 from lightning_args.ownership import LOCK_NAME, acquire, check_reuse, claimed, holder
 from tests.conftest import REPO, read_record, run_app
-from tests.test_resume import kill_after_saves
+from tests.test_resume import cli, kill_after_saves
 
 SYNCED = """
 import contextlib, os, runpy, sys, time
@@ -249,6 +250,12 @@ def test_a_killed_run_is_resumed_by_exactly_one_of_two_resumes(tmp_path: Path) -
     left = holder(run)
     assert left is not None
     assert not left.alive
+    # Its record still says running; every reader says interrupted (#24).
+    assert read_record(run)["status"] == "running"
+    assert lightning_args.load_run(run, checkpoint="last").record.status == "interrupted"
+    listed = cli("runs", str(tmp_path), "--format", "json")
+    assert json.loads(listed.stdout)[0]["status"] == "interrupted", listed.stderr
+    assert f"lightning-args resume {run}" in cli("show", str(run)).stdout
     resume = ["lightning_args.cli", "resume", str(run), "trainer.max_epochs=12"]
     results = synced(resume, resume, cwd=tmp_path)
     assert sorted(r.returncode for r in results) == [0, 2], [r.stderr[-2000:] for r in results]
