@@ -17,32 +17,9 @@ import optuna
 import pytest
 
 from tests.conftest import REPO, read_record, run_app
-from tests.test_resume import EPOCHS, cli
+from tests.test_resume import EPOCHS, cli, signal_after_saves
 
 pytestmark = pytest.mark.slow
-
-
-def _signal_after_saves(run: Path, signum: int, saves: int, *args: str) -> subprocess.Popen[str]:
-    """Start ``train.py`` into ``run``; send ``signum`` once ``last.ckpt`` was written ``saves``
-    times (somewhere in the next epoch). Returns the finished process."""
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), *args, f"hydra.run.dir={run}"],
-        cwd=run.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    last, seen = run / "checkpoints" / "last.ckpt", set()
-    deadline = time.time() + 240
-    while len(seen) < saves and time.time() < deadline and proc.poll() is None:
-        if last.exists():
-            seen.add(last.stat().st_mtime_ns)
-        time.sleep(0.005)
-    time.sleep(0.1)  # into the next epoch
-    proc.send_signal(signum)
-    proc.communicate(timeout=120)
-    return proc
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -54,7 +31,7 @@ def test_an_interrupted_run_says_so_and_resumes_to_the_same_metrics(
     expected = read_record(tmp_path / "full")
 
     run = tmp_path / "stopped"
-    proc = _signal_after_saves(run, signum, 3, EPOCHS)
+    proc = signal_after_saves(run, signum, 3)
     assert proc.returncode == code
     record = read_record(run)
     assert record["status"] == "interrupted"

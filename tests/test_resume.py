@@ -32,9 +32,9 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def kill_after_saves(run: Path, saves: int) -> None:
-    """Train in ``run`` and SIGKILL the process once ``last.ckpt`` has been written ``saves``
-    times: somewhere in the next epoch."""
+def signal_after_saves(run: Path, signum: int, saves: int) -> subprocess.Popen[bytes]:
+    """Train in ``run`` and send ``signum`` once ``last.ckpt`` has been written ``saves`` times:
+    somewhere in the next epoch. Returns the process, ended."""
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "train.py"), EPOCHS, f"hydra.run.dir={run}"],
         cwd=REPO,
@@ -50,8 +50,14 @@ def kill_after_saves(run: Path, saves: int) -> None:
             seen.add(last.stat().st_mtime_ns)
         time.sleep(0.005)
     time.sleep(0.1)  # into the next epoch
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.send_signal(signum)
+    proc.wait(timeout=120)
+    return proc
+
+
+def kill_after_saves(run: Path, saves: int) -> None:
+    """:func:`signal_after_saves` with SIGKILL: what a crash or power loss leaves."""
+    proc = signal_after_saves(run, signal.SIGKILL, saves)
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
 
 
