@@ -49,12 +49,14 @@ $(error Python $(PY_VERSION) ($(PYTHON_EXE)) is not supported: no $(PINS); suppo
 endif
 endif
 
-.PHONY: train test lint typecheck unit bench clean help
+.PHONY: train test setup lint typecheck unit bench clean help
 
 train: $(STAMP)  ## train the default config (pass overrides with ARGS="model=cnn")
 	$(PY) train.py $(ARGS)
 
 test: lint typecheck unit  ## static checks, then the whole test suite
+
+setup: $(STAMP)  ## only create this interpreter's environment
 
 unit: $(STAMP)
 	$(PY) -m pytest $(ARGS)
@@ -93,7 +95,7 @@ $(STAMP): pyproject.toml $(PINS)
 	touch $(STAMP)
 
 help:
-	@echo "make train|test|lint|typecheck|unit|bench [PYTHON=python3.X] [ARGS=...] [INSTALLER=pip]"
+	@echo "make train|test|setup|lint|typecheck|unit|bench [PYTHON=python3.X] [ARGS=...] [INSTALLER=pip]"
 	@echo "this PYTHON: $(PYTHON_EXE) ($(PY_VERSION)) -> $(VENV), pins $(PINS)"
 
 clean:
