@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_args.confine import is_inside
-from lightning_args.errors import ConfigValueError, MissingValueError
+from lightning_args.errors import CheckpointError, ConfigValueError, MissingValueError
 from lightning_args.hydra_patches import fast_help, flags_first, friendly_errors
 from lightning_args.ownership import check_reuse, claimed
 from lightning_args.record import RECORD_NAME, RunRecord, RunStatus
@@ -93,6 +93,7 @@ def train(cfg: DictConfig) -> Objective:
         value = lightning_args.train(cfg)
     """
     check_complete(cfg)
+    _check_checkpoint(cfg.ckpt_path)
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     run_dir = Path(cfg.paths.run_dir)
@@ -156,6 +157,20 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
             run_dir,
         )
     return value
+
+
+def _check_checkpoint(ckpt_path: str | None) -> None:
+    """Before anything is built: ``ckpt_path`` names a checkpoint that can be read."""
+    if not ckpt_path:
+        return
+    if not Path(ckpt_path).is_file():
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path!r}: no such file. Expected a checkpoint, e.g. a run's "
+            "checkpoints/last.ckpt. Fix: correct the path, or drop ckpt_path to start afresh"
+        )
+    from lightning_args.checkpoint import read_checkpoint
+
+    read_checkpoint(ckpt_path, "cpu")  # a truncated or foreign file fails here, named
 
 
 def _continues(cfg: DictConfig, run_dir: Path) -> bool:
@@ -319,6 +334,9 @@ def _quiet_lightning() -> None:
     """Drop the lines of Lightning's output that a user cannot act on, and print the rest once."""
     # lightning 2.6 on torch >= 2.13 warns about its own use of torch's pytree on every batch.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # On a machine with Slurm installed, outside a job, Lightning suggests `srun` at every run.
+    if "SLURM_JOB_ID" not in os.environ:
+        warnings.filterwarnings("ignore", message=r"The `srun` command is available on your")
     # metrics.csv is written into the run directory, which already holds .hydra/ and run.json.
     warnings.filterwarnings(
         "ignore", message=r"Experiment logs directory .* exists and is not empty"

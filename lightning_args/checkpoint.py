@@ -4,6 +4,7 @@ and that are written atomically."""
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,8 @@ def read_checkpoint(path: str | Path, map_location: str) -> dict[str, Any]:
             f"checkpoint {str(path)!r} does not exist. Fix: pass the path of a .ckpt file"
         ) from None
     except Exception as error:  # torch raises many kinds for a bad file
-        if "Weights only load failed" in str(error):
+        # torch.save writes a zip archive: a complete one that still fails holds objects.
+        if "Weights only load failed" in str(error) and zipfile.is_zipfile(path):
             why = (
                 "it holds Python objects besides tensors and plain data, and unpickling them "
                 "could run code, so they are never read"

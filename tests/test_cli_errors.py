@@ -73,6 +73,16 @@ CASES = [
         ["model._target_='no_such_package.Model'", "no module 'no_such_package'", "Fix:"],
         id="unknown-target-module",
     ),
+    pytest.param(
+        ["ckpt_path=/nonexistent/nope.ckpt"],
+        ["ckpt_path='/nonexistent/nope.ckpt': no such file", "Fix: correct the path"],
+        id="missing-checkpoint",
+    ),
+    pytest.param(
+        ["ckpt_path=/etc/hostname"],
+        ["checkpoint '/etc/hostname' cannot be read", "truncated, corrupt or not a checkpoint"],
+        id="not-a-checkpoint",
+    ),
 ]
 
 

@@ -393,6 +393,10 @@ BAD_INPUT = [
         "Fix:",
     ),
     (["hydra.sweeper.direction=maximise"], "hydra.sweeper.direction='maximise'", "maximize"),
+    (["hydra.sweeper.n_trials=-5"], "hydra.sweeper.n_trials=-5: expected a whole", "n_trials=20"),
+    (["hydra.sweeper.n_jobs=0"], "hydra.sweeper.n_jobs=0: expected", "n_jobs=1"),
+    (["hydra.sweeper.max_failure_rate=1.5"], "max_failure_rate=1.5: expected a fraction", "0.25"),
+    (["hydra.sweeper.grace_period=0"], "hydra.sweeper.grace_period=0.0: expected", "=300"),
 ]
 
 

@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +48,7 @@ from optuna.trial import TrialState
 
 from lightning_args.atomic import atomic_write
 from lightning_args.cli import flatten
-from lightning_args.errors import SearchSpaceError, StorageError, SweepError
+from lightning_args.errors import ConfigValueError, SearchSpaceError, StorageError, SweepError
 from lightning_args.hydra_errors import translate
 from lightning_args.record import process_alive
 from lightning_args.sweep import _optuna_compat as compat
@@ -107,6 +107,7 @@ class OptunaSweep:
         self.hydra_context = hydra_context
         self.config = config
         self.settings: DictConfig = config.hydra.sweeper
+        _check_settings(self.settings)  # before anything is opened or made
         self.sweep_dir = _pin_sweep_dir(config)
         self.launcher: Launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
@@ -718,6 +719,28 @@ class OptunaSweep:
         path = self.sweep_dir / "multirun.yaml"
         if not path.exists():  # a resumed sweep keeps the first one
             atomic_write(path, OmegaConf.to_yaml(self.config))  # sweepers may start together
+
+
+#: Sweeper settings with a range: (key, in range?, what is expected, a value that works).
+_RANGES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
+    ("n_trials", lambda v: isinstance(v, int) and v >= 1, "a whole number >= 1", "20"),
+    ("n_jobs", lambda v: isinstance(v, int) and v >= 1, "a whole number >= 1", "1"),
+    ("max_failure_rate", lambda v: 0 <= v <= 1, "a fraction from 0 to 1", "0.25"),
+    ("heartbeat_interval", lambda v: v is None or v > 0, "seconds > 0, or null", "30"),
+    ("grace_period", lambda v: v > 0, "seconds > 0", "300"),
+    ("max_redraws", lambda v: isinstance(v, int) and v >= 0, "a whole number >= 0", "10"),
+)
+
+
+def _check_settings(settings: DictConfig) -> None:
+    """One message for a sweeper setting out of its range (the schema checked its type)."""
+    for key, in_range, expected, example in _RANGES:
+        value = settings[key]
+        if not in_range(value):
+            raise ConfigValueError(
+                f"hydra.sweeper.{key}={value!r}: expected {expected}. "
+                f"Fix: hydra.sweeper.{key}={example}"
+            )
 
 
 def _load_option_space(
