@@ -76,18 +76,17 @@ bench: $(STAMP)  ## every benchmark of benchmarks/, printed side by side
 	$(PY) benchmarks/sweep_efficiency.py
 	$(PY) benchmarks/sweeper_overhead.py
 
-# pip's find-links folders (environment and config files), handed to uv.
-FIND_LINKS = $$( { printf '%s\n' $$PIP_FIND_LINKS; $(PY) -m pip config get global.find-links 2>/dev/null; } \
-	| tr ' ' '\n' | sort -u | sed -n 's/^./--find-links=&/p')
-
+# uv is installed into the environment by pip (or kept when the right version is there already).
+# pip's find-links folders (from the environment and pip's config files) are handed to uv.
 $(STAMP): pyproject.toml $(PINS)
 	test -x $(PY) || '$(PYTHON_EXE)' -m venv $(VENV)
 	@$(PY) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; \
 		sys.exit(0 if v == "$(PY_VERSION)" else "$(VENV) holds Python " + v + ", not $(PY_VERSION): remove it or pass VENV=")'
-	@if [ "$(INSTALLER)" = uv ] && { [ -x $(VENV)/bin/uv ] || \
+	@links=$$( { printf '%s\n' $$PIP_FIND_LINKS; $(PY) -m pip config get global.find-links 2>/dev/null; } \
+		| tr ' ' '\n' | sort -u | sed -n 's/^./--find-links=&/p'); \
+	if [ "$(INSTALLER)" = uv ] && { $(VENV)/bin/uv --version 2>/dev/null | grep -qF ' $(UV_VERSION)' || \
 		$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }; then \
-		set -x; $(VENV)/bin/uv pip install --python $(PY) --quiet \
-			$(FIND_LINKS) -c $(PINS) -e '.[dev]'; \
+		set -x; $(VENV)/bin/uv pip install --python $(PY) --quiet $$links -c $(PINS) -e '.[dev]'; \
 	else \
 		echo "set-up with pip (INSTALLER=$(INSTALLER))"; set -x; \
 		$(PY) -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev]'; \
