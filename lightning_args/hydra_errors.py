@@ -27,9 +27,16 @@ from lightning_args.errors import (
     suggest,
 )
 
+#: hydra-optuna-sweeper: its package, its sweeper's option name, and ours.
+_THEIR_PACKAGE = "hydra_plugins.hydra_optuna_sweeper"
+_THEIR_OPTION = "optuna"
+_OUR_OPTION = "lightning_args_optuna"
+
 
 def translate(error: BaseException) -> LightningArgsError | None:
     """A lightning_args error with a readable message for ``error``, or ``None`` to keep it."""
+    if isinstance(error, RuntimeError) and f"'{_THEIR_PACKAGE}." in str(error):
+        return _their_sweeper_class(str(error))
     if isinstance(error, MissingConfigException):
         return _unknown_option(error)
     if isinstance(error, ConfigCompositionException):
@@ -41,6 +48,17 @@ def translate(error: BaseException) -> LightningArgsError | None:
     return None
 
 
+def _their_sweeper_class(message: str) -> LightningArgsError:
+    found = re.search(rf"'({re.escape(_THEIR_PACKAGE)}[\w.]*)'", message)
+    name = found.group(1) if found else _THEIR_PACKAGE
+    return UnknownOptionError(
+        f"hydra.sweeper._target_={name!r} is hydra-optuna-sweeper's class, which is not "
+        f"installed: this project's Optuna sweeper is {_OUR_OPTION!r}, with the same keys.\n"
+        "  Fix: delete the `_target_:` line under `hydra: sweeper:` in your config, and choose "
+        f"the sweeper with `override /hydra/sweeper: {_OUR_OPTION}`"
+    )
+
+
 def _unknown_option(error: MissingConfigException) -> LightningArgsError | None:
     found = re.search(r"Could not find '(?:(.+)/)?([^'/]+)'", str(error))
     if found is None or not error.options:
@@ -48,6 +66,13 @@ def _unknown_option(error: MissingConfigException) -> LightningArgsError | None:
     group, option = found.group(1) or "", found.group(2)
     options = sorted(error.options)
     match = closest(option, options)
+    if group == "hydra/sweeper" and option == _THEIR_OPTION and _OUR_OPTION in options:
+        return UnknownOptionError(
+            f"unknown option '{option}' for config group '{group}': that is "
+            f"hydra-optuna-sweeper's name; this project's Optuna sweeper is '{_OUR_OPTION}', "
+            f"with the same keys.\n  Fix: {group}={_OUR_OPTION} (in a config: "
+            f"`override /hydra/sweeper: {_OUR_OPTION}`)"
+        )
     return UnknownOptionError(
         f"unknown option '{option}' for config group '{group}'.{suggest(option, options)}\n"
         f"  Available options: {', '.join(options)}\n"

@@ -83,6 +83,20 @@ CASES = [
         ["checkpoint '/etc/hostname' cannot be read", "truncated, corrupt or not a checkpoint"],
         id="not-a-checkpoint",
     ),
+    pytest.param(
+        [
+            "+sweep=optuna",
+            "-m",
+            "hydra.sweeper._target_=hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
+        ],
+        ["is hydra-optuna-sweeper's class", "Fix: delete the `_target_:` line"],
+        id="hydra-optuna-sweeper-target",
+    ),
+    pytest.param(
+        ["-m", "hydra/sweeper=optuna"],
+        ["that is hydra-optuna-sweeper's name", "Fix: hydra/sweeper=lightning_args_optuna"],
+        id="hydra-optuna-sweeper-name",
+    ),
 ]
 
 
