@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightning_args.errors import LightningArgsError, UsageError
+from lightning_args.errors import LightningArgsError, RecordError, UsageError
 from lightning_args.ownership import holder
-from lightning_args.record import RECORD_NAME, RunStatus
+from lightning_args.record import RECORD_NAME, RunStatus, read_record
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Run:
     @classmethod
     def read(cls, directory: Path) -> Run:
         """The run in ``directory`` (its ``run.json`` must exist)."""
-        return cls(directory, json.loads((directory / RECORD_NAME).read_text()))
+        return cls(directory, read_record(directory))
 
     def config(self) -> dict[str, Any]:
         """The composed config (``.hydra/config.yaml``), interpolations left as written."""
@@ -74,12 +74,14 @@ class Run:
 
 
 def find_runs(root: Path) -> Iterator[Run]:
-    """Every run under ``root`` (any depth), oldest first."""
+    """Every run under ``root`` (any depth), oldest first; one whose ``run.json`` is broken is
+    listed as ``broken`` (and named on stderr), not skipped."""
     for record in sorted(root.rglob(RECORD_NAME)):
         try:
             yield Run.read(record.parent)
-        except (OSError, json.JSONDecodeError):
-            continue  # a record being rewritten, or not ours
+        except (OSError, RecordError) as error:
+            print(f"lightning-args: {error}", file=sys.stderr)
+            yield Run(record.parent, {"status": RunStatus.BROKEN.value})
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:

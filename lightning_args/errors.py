@@ -23,6 +23,7 @@ __all__ = [
     "DiskFullError",
     "LightningArgsError",
     "MissingValueError",
+    "RecordError",
     "RunBusyError",
     "RunExistsError",
     "RunInterrupted",
@@ -90,6 +91,10 @@ class TargetError(LightningArgsError, ImportError):
 
 class UntrustedTargetError(LightningArgsError, PermissionError):
     """A ``_target_`` in a config read back from a file that the trust policy refuses."""
+
+
+class RecordError(LightningArgsError, ValueError):
+    """A ``run.json`` that cannot be read: truncated, not JSON, or not a run record."""
 
 
 class RunBusyError(LightningArgsError, BlockingIOError):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_args.atomic import atomic_write
+from lightning_args.errors import RecordError
 
 RECORD_NAME = "run.json"
 
@@ -38,6 +39,8 @@ class RunStatus(str, Enum):
     REQUEUED = "requeued"
     #: Recorded as running, but its writer is gone (readers say so; see ownership.py).
     INTERRUPTED = "interrupted"
+    #: ``run.json`` cannot be read (readers say so; nothing writes it).
+    BROKEN = "broken"
 
     def __str__(self) -> str:
         return self.value
@@ -132,10 +135,34 @@ class RunRecord:
 
     @classmethod
     def read(cls, run_dir: Path) -> RunRecord:
-        """Read the record of ``run_dir``."""
-        data = json.loads((run_dir / RECORD_NAME).read_text())
+        """Read the record of ``run_dir``; :class:`RecordError` names it when it is broken."""
+        data = read_record(run_dir)
         git = data.pop("git", None)
-        return cls(**data, git=GitInfo(**git) if git else None)
+        try:
+            return cls(**data, git=GitInfo(**git) if git else None)
+        except TypeError as error:
+            raise _broken(run_dir, f"its fields are not a run record's ({error})") from None
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    """``run_dir``'s ``run.json`` as plain data; :class:`RecordError` if it is not JSON."""
+    try:
+        data = json.loads((run_dir / RECORD_NAME).read_text())
+    except json.JSONDecodeError as error:
+        raise _broken(run_dir, f"it is truncated or not JSON ({error})") from None
+    except UnicodeDecodeError:
+        raise _broken(run_dir, "it is not text") from None
+    if not isinstance(data, dict):
+        raise _broken(run_dir, f"it holds a {type(data).__name__}, not a record")
+    return data
+
+
+def _broken(run_dir: Path, why: str) -> RecordError:
+    return RecordError(
+        f"{run_dir / RECORD_NAME} cannot be read: {why}. Its checkpoints and metrics.csv are "
+        "untouched. Fix: restore run.json from a copy, or delete the run directory if the run "
+        "is not needed"
+    )
 
 
 def process_alive(pid: object) -> bool:

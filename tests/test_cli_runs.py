@@ -146,3 +146,29 @@ def test_plot_draws_the_curves_of_several_runs(workspace: Path, tmp_path: Path) 
     assert missing.returncode == 2
     assert "logged no 'val/nope'" in missing.stderr
     assert "val/acc" in missing.stderr  # names what it did log
+
+
+def test_a_broken_run_json_is_flagged_and_named_never_a_traceback(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """#12: ``runs`` lists the healthy runs and flags the broken one; ``show``, ``resume`` and
+    ``load_run`` name the file and the fix."""
+    import shutil
+
+    import lightning_args
+
+    copy = tmp_path / "outputs"
+    shutil.copytree(workspace / "outputs", copy)
+    broken = run_dirs(tmp_path)[0]
+    record = broken / "run.json"
+    record.write_bytes(record.read_bytes()[:-40])  # cut mid-write by a crash, or by hand
+
+    rows = _json_rows(cli("runs", "outputs", "--format", "json", cwd=tmp_path))
+    assert [row["status"] for row in rows] == ["broken", "completed", "failed"]
+    for args in (["runs", "outputs"], ["show", str(broken)], ["resume", str(broken)]):
+        result = cli(*args, cwd=tmp_path)
+        assert f"{record.relative_to(tmp_path)} cannot be read: it is truncated" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.returncode == (0 if args[0] == "runs" else 2)
+    with pytest.raises(lightning_args.RecordError, match=r"Fix: restore run\.json"):
+        lightning_args.load_run(broken)
