@@ -44,7 +44,7 @@ def test_concurrent_processes_build_an_entry_once_and_all_read_it(tmp_path: Path
     assert all(p.returncode == 0 for p in procs)
     assert outputs == [{"sum": 499500, "n": 1000}] * 4
     assert len(log.read_text().splitlines()) == 1  # one builder, three readers
-    (entry,) = (tmp_path / "cache").glob("data-*/")
+    (entry,) = [p for p in (tmp_path / "cache").glob("data-*") if p.is_dir()]
     assert sorted(p.name for p in entry.iterdir()) == ["data.pt", "meta.json"]  # no temp files
 
 
@@ -58,7 +58,7 @@ def test_a_corrupted_entry_is_detected_and_rebuilt(
         return {"x": torch.ones(100)}
 
     cached(build, key={"a": 1}, cache_dir=tmp_path)
-    (entry,) = tmp_path.glob("data-*/")
+    (entry,) = [p for p in tmp_path.glob("data-*") if p.is_dir()]
     data = bytearray((entry / "data.pt").read_bytes())
     data[-20] ^= 0xFF  # one flipped byte
     (entry / "data.pt").write_bytes(bytes(data))
@@ -73,7 +73,7 @@ def test_a_corrupted_entry_is_detected_and_rebuilt(
 
 def test_an_entry_without_meta_is_incomplete_and_rebuilt(tmp_path: Path) -> None:
     cached(lambda: {"x": torch.zeros(3)}, key={"a": 1}, cache_dir=tmp_path)
-    (entry,) = tmp_path.glob("data-*/")
+    (entry,) = [p for p in tmp_path.glob("data-*") if p.is_dir()]
     (entry / "meta.json").unlink()  # as if the builder died between its two renames
     value = cached(lambda: {"x": torch.ones(3)}, key={"a": 1}, cache_dir=tmp_path)
     assert torch.equal(value["x"], torch.ones(3))
@@ -83,7 +83,7 @@ def test_keys_that_differ_get_their_own_entries(tmp_path: Path) -> None:
     a = cached(lambda: {"x": torch.zeros(1)}, key={"scale": "unit"}, cache_dir=tmp_path)
     b = cached(lambda: {"x": torch.ones(1)}, key={"scale": "standard"}, cache_dir=tmp_path)
     assert (a["x"].item(), b["x"].item()) == (0.0, 1.0)
-    assert len(list(tmp_path.glob("data-*/"))) == 2
+    assert len([p for p in tmp_path.glob("data-*") if p.is_dir()]) == 2
     assert cache_key({"scale": "unit"}) != cache_key({"scale": "standard"})
 
 
@@ -96,7 +96,7 @@ def test_digits_from_the_cache_equal_digits_prepared_directly(tmp_path: Path) ->
         for split in ("train", "val", "test"):
             for key in ("image", "label"):
                 assert torch.equal(direct.splits[split][key], via_cache.splits[split][key])
-    (entry,) = tmp_path.glob("digits-*/")
+    (entry,) = [p for p in tmp_path.glob("digits-*") if p.is_dir()]
     meta = json.loads((entry / "meta.json").read_text())
     assert meta["key"]["split_seed"] == 3
     assert "batch_size" not in meta["key"]  # batching does not change the prepared data
