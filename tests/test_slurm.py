@@ -167,8 +167,10 @@ def test_a_sweep_runs_two_trials_at_a_time_prunes_and_keeps_a_requeued_trial(
         "+sweep=optuna",
         "hydra.sweeper.n_trials=6",
         "hydra.sweeper.n_jobs=2",
-        # A seeded random sampler over a good and a hopeless learning rate draws G G b G b b:
-        # trials 0 and 1 start together, hopeless ones started after a good one ended are pruned.
+        # A seeded random sampler over a good and a hopeless learning rate (and a weight decay
+        # too small to matter, so that no two trials are alike: #20's duplicate guard) draws
+        # G G b b G G: trials 0 and 1 start together, hopeless ones started after a good one
+        # ended are pruned.
         "hydra/sweeper/sampler=random",
         "hydra.sweeper.sampler.seed=6",
         "hydra.sweeper.search_space_group=null",
@@ -177,6 +179,7 @@ def test_a_sweep_runs_two_trials_at_a_time_prunes_and_keeps_a_requeued_trial(
         "hydra.sweeper.pruner.n_startup_trials=1",
         "hydra.sweeper.pruner.n_warmup_steps=1",
         "optimizer.lr=choice(0.01,0.000001)",
+        "optimizer.weight_decay=interval(0,0.000001)",
         "trainer.max_epochs=8",
         "test=false",
         "hydra.launcher.timeout_min=30",
