@@ -136,7 +136,7 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
             raise
         raise
     except BaseException as error:
-        interrupted = interrupted_by(error)
+        interrupted = interrupted_by(error, run_dir)
         if interrupted is not None:  # Ctrl-C, SIGTERM: a status, with the way to go on
             if record is not None:
                 record.finish(run_dir, RunStatus.INTERRUPTED, interrupted)
@@ -260,7 +260,7 @@ def _fit_and_test(
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from lightning_args.builder import build
-    from lightning_args.interrupt import StopOnInterrupt
+    from lightning_args.interrupt import StopOnInterrupt, signals_given_back
     from lightning_args.requeue import OnceRanksMeet, RequeueOnSignal
 
     _quiet_lightning()
@@ -268,16 +268,17 @@ def _fit_and_test(
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not")
     pl.seed_everything(seed, workers=True, verbose=False)
     reporter = _trial_reporter(cfg)
-    callbacks: list[pl.Callback] = [
-        RequeueOnSignal(cfg.paths.run_dir),
-        StopOnInterrupt(cfg.paths.run_dir),
-    ]
+    requeue, stop = RequeueOnSignal(cfg.paths.run_dir), StopOnInterrupt(cfg.paths.run_dir)
+    callbacks: list[pl.Callback] = [requeue, stop]
     callbacks += [reporter] if reporter else []
     callbacks += [OnceRanksMeet(resumed)] if resumed else []
     built = build(cfg, callbacks=callbacks)
     trainer = built.trainer
     # Checkpoints hold plain data only: never unpickle objects, whoever wrote the file.
-    trainer.fit(built.module, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True)
+    with signals_given_back(requeue, stop):
+        trainer.fit(
+            built.module, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True
+        )
 
     fit_metrics = _scalars(trainer.callback_metrics)
     if reporter is not None and reporter.pruned_at is not None:

@@ -110,12 +110,17 @@ class RequeueOnSignal(pl.Callback):
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit" or self._previous is None:
             return
-        signal.signal(self.signum, self._previous)
         if self._received is not None and not trainer.interrupted:
             _log.warning(
                 "%s arrived after the last training batch: the job goes on without a requeue",
                 signal.Signals(self._received).name,
             )
+        self.restore_signals()
+
+    def restore_signals(self) -> None:
+        """Give the signal back to the handler found when fitting started (idempotent)."""
+        if self._previous is not None:
+            signal.signal(self.signum, self._previous)
         self._previous = None
 
 
