@@ -93,9 +93,9 @@ class Optimization:
                 scheduler=None if scheduler is None else _scheduler_spec(scheduler),
                 frequency=_positive(entry.get("frequency", 1), f"optimizers.{name}.frequency"),
                 accumulate=_positive(
-                    entry.get("accumulate") or accumulate, f"optimizers.{name}.accumulate"
+                    _own_or(entry.get("accumulate"), accumulate), f"optimizers.{name}.accumulate"
                 ),
-                gradient_clip_val=entry.get("gradient_clip_val") or clip,
+                gradient_clip_val=_clip(_own_or(entry.get("gradient_clip_val"), clip)),
                 gradient_clip_algorithm=entry.get(
                     "gradient_clip_algorithm", cfg.trainer.gradient_clip_algorithm or "norm"
                 ),
@@ -180,6 +180,16 @@ def _matches(parameter: str, pattern: str) -> bool:
     if any(c in pattern for c in "*?["):
         return fnmatch.fnmatchcase(parameter, pattern)
     return parameter == pattern or parameter.startswith(pattern + ".")
+
+
+def _own_or(own: Any, trainer: Any) -> Any:
+    """An optimizer's own setting, or the trainer's where it is null (not where it is 0)."""
+    return trainer if own is None else own
+
+
+def _clip(value: float | None) -> float | None:
+    """``gradient_clip_val``: ``None`` for no clipping, which 0 means too (as in Lightning)."""
+    return None if value is None or value == 0 else value
 
 
 def _positive(value: Any, key: str) -> int:

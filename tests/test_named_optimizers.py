@@ -383,3 +383,75 @@ def test_random_state_round_trips_through_a_weights_only_load(tmp_path: Path) ->
     expected = (random.random(), np.random.rand(), torch.rand(1))
     restore(torch.load(tmp_path / "state.pt", weights_only=True)["rng"])
     assert (random.random(), np.random.rand(), torch.rand(1)) == expected
+
+
+def _from_config(entry: dict[str, object], **trainer: object) -> OptimizerSpec:
+    """The spec ``Optimization.from_config`` makes of one ``optimizers`` entry."""
+    cfg = OmegaConf.create(
+        {
+            "optimizer": None,
+            "scheduler": None,
+            "optimizers": {
+                "g": {
+                    "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1},
+                    **entry,
+                }
+            },
+            "trainer": {
+                "gradient_clip_val": None,
+                "gradient_clip_algorithm": None,
+                "accumulate_grad_batches": 1,
+                **trainer,
+            },
+        }
+    )
+    optimization = Optimization.from_config(cfg)
+    assert optimization is not None
+    return optimization.optimizers["g"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "trainer", "clip", "accumulate"),
+    [
+        ({}, {}, None, 1),
+        # null takes the trainer's value
+        ({}, {"gradient_clip_val": 0.5, "accumulate_grad_batches": 4}, 0.5, 4),
+        ({"gradient_clip_val": None, "accumulate": None}, {"gradient_clip_val": 0.5}, 0.5, 1),
+        # a value of the entry's own wins, 0.0 included: no clipping for this optimizer
+        ({"gradient_clip_val": 0.0}, {"gradient_clip_val": 0.5}, None, 1),
+        ({"gradient_clip_val": 0.2}, {"gradient_clip_val": 0.5}, 0.2, 1),
+        ({"accumulate": 2}, {"accumulate_grad_batches": 4}, None, 2),
+        # the trainer's 0.0 is Lightning's "no clipping" too
+        ({}, {"gradient_clip_val": 0.0}, None, 1),
+    ],
+)
+def test_per_optimizer_clip_and_accumulate_override_the_trainer(
+    entry: dict[str, object], trainer: dict[str, object], clip: float | None, accumulate: int
+) -> None:
+    spec = _from_config(entry, **trainer)
+    assert (spec.gradient_clip_val, spec.accumulate) == (clip, accumulate)
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_a_per_optimizer_accumulate_below_one_is_refused(value: int) -> None:
+    """Not a fallback to the trainer's ``accumulate_grad_batches``: one message, the key."""
+    with pytest.raises(ConfigValueError, match=rf"optimizers\.g\.accumulate={value} is not valid"):
+        _from_config({"accumulate": value}, accumulate_grad_batches=4)
+
+
+def test_a_zero_clip_leaves_that_optimizers_gradients_unclipped(tmp_path: Path) -> None:
+    """``gradient_clip_val: 0.0`` on one optimizer beats the trainer's 1e-3: it trains as if
+    nothing clipped it, while the trainer's value still clips an optimizer left null."""
+    moves = []
+    for own in (None, 0.0):
+        entry = {"params": ["second.*"], "gradient_clip_val": own}
+        spec = _from_config(entry, gradient_clip_val=1e-3)
+        torch.manual_seed(0)
+        module = Pair()
+        module.set_optimization(Optimization({"first": _spec(params=("first",)), "second": spec}))
+        start = torch.cat([p.detach().flatten() for p in module.second.parameters()])
+        _trainer(tmp_path, 1, max_steps=-1, limit_train_batches=1).fit(module, _data())
+        moved = torch.cat([p.detach().flatten() for p in module.second.parameters()]) - start
+        moves.append(float(moved.norm()))
+    assert moves[0] <= 0.1 * 1e-3 + 1e-9  # lr x clipped gradient norm
+    assert moves[1] > 100 * moves[0]

@@ -124,7 +124,8 @@ class NamedOptimizerConfig:
     claimed by exactly one optimizer. The optimizer steps on every ``frequency``-th training
     batch (``frequency: 5`` for a generator that steps once per 5 critic steps), after
     ``accumulate`` backward passes; ``gradient_clip_val`` / ``accumulate`` left null take the
-    trainer's ``gradient_clip_val`` / ``accumulate_grad_batches``.
+    trainer's ``gradient_clip_val`` / ``accumulate_grad_batches``. ``gradient_clip_val: 0.0``
+    turns clipping off for this optimizer whatever the trainer's; ``accumulate`` is at least 1.
     """
 
     # Any: a plain ``{_target_: torch.optim.Adam, betas: [0.5, 0.9]}``, or an option of the
