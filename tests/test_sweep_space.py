@@ -90,6 +90,36 @@ def test_bad_expressions_are_refused_with_the_key_and_a_fix(expression: str, mes
     assert isinstance(raised.value, ValueError)
 
 
+# Hydra's parse errors: the reason, a line pointing at the grammar's docs; some have neither.
+GRAMMAR = "See https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"
+PARSE_ERRORS = [
+    (f"Error parsing override 'x=y'\nmissing ')' at '<EOF>'\n{GRAMMAR}", "missing ')' at '<EOF>'"),
+    (f"no viable alternative at input 'choice(1,'\n{GRAMMAR}", "no viable alternative at input"),
+    ("one line, no pointer", "one line, no pointer"),
+    (GRAMMAR, GRAMMAR),
+    ("", "Hydra gave no reason"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"), PARSE_ERRORS, ids=["3 lines", "2 lines", "1 line", "pointer only", "empty"]
+)
+def test_any_parse_error_of_hydras_is_reported_not_replaced_by_an_index_error(
+    monkeypatch: pytest.MonkeyPatch, text: str, reason: str
+) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    def parse_overrides(self: OverridesParser, overrides: list[str]) -> list[object]:
+        raise OverrideParseException(override=overrides[0], message=text)
+
+    monkeypatch.setattr(OverridesParser, "parse_overrides", parse_overrides)
+    with pytest.raises(SearchSpaceError, match=r"^params: cannot parse 'x=y': ") as raised:
+        parse(["x=y"])
+    assert reason in str(raised.value).splitlines()[0]
+    assert "Expected Hydra's sweep syntax" in str(raised.value)
+
+
 def test_param_override_keeps_the_prefix() -> None:
     param = Param("++a.b", IntDistribution(1, 2))
     assert (param.name, param.override(2)) == ("a.b", "++a.b=2")

@@ -87,7 +87,7 @@ def parse(entries: Mapping[str, Any] | Iterable[str], *, where: str = "params") 
             (override,) = OverridesParser.create().parse_overrides([line])
         except OverrideParseException as error:
             raise SearchSpaceError(
-                f"{where}: cannot parse {line!r}: {str(error).splitlines()[-2].strip()}\n"
+                f"{where}: cannot parse {line!r}: {_parse_reason(error)}\n"
                 "  Expected Hydra's sweep syntax: choice(a,b), range(1,5), interval(0.0,1.0), "
                 "int(interval(8,64)), tag(log, interval(1e-4,1e-1)) or a plain value."
             ) from None
@@ -210,6 +210,18 @@ def _interval(key: str, value: IntervalSweep, where: str) -> BaseDistribution:
     if isinstance(start, int) and isinstance(end, int):
         return IntDistribution(start, end, log=log)
     return FloatDistribution(float(start), float(end), log=log)
+
+
+def _parse_reason(error: OverrideParseException) -> str:
+    """The line of Hydra's parse error that says what is wrong: not its heading (``Error parsing
+    override ...``) nor its pointer to the grammar's docs, which some messages lack."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reasons = [
+        line
+        for line in lines
+        if not line.startswith(("Error parsing override", "See https://hydra.cc/"))
+    ]
+    return (reasons or lines or ["Hydra gave no reason"])[-1]
 
 
 def _text(value: Any) -> str:
