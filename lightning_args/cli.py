@@ -226,7 +226,8 @@ def cmd_study(args: argparse.Namespace) -> int:
             "Fix: --name <one of them>"
         )
     study = optuna.load_study(study_name=name, storage=storage)
-    summary = report.write(study, directory, plots=not args.no_plots)
+    # --no-plots only reads: the sweep directory stays as its sweepers left it.
+    summary = report.summarize(study) if args.no_plots else report.write(study, directory)
     rows = [
         {
             "trial": t.number,
@@ -357,7 +358,9 @@ def parser() -> argparse.ArgumentParser:
     study.add_argument("sweep_dir", help="the sweep directory (outputs/sweeps/<study>)")
     study.add_argument("--storage", help="the study's storage URL (default: its study.journal)")
     study.add_argument("--name", help="the study's name (default: the only one in the storage)")
-    study.add_argument("--no-plots", action="store_true", help="do not rewrite the PNG plots")
+    study.add_argument(
+        "--no-plots", action="store_true", help="print only: rewrite neither summary nor plots"
+    )
     study.add_argument("--format", choices=["table", "json", "csv"], default="table")
     study.set_defaults(func=cmd_study)
     return top

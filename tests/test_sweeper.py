@@ -505,6 +505,34 @@ def test_study_command_prints_the_summary_trials_and_plots(app: Path) -> None:
     assert "'nowhere' holds no study.journal" in missing.stderr
 
 
+def test_study_command_without_plots_writes_nothing_into_the_sweep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--no-plots`` reads the study and prints it: the sweep's summary.yaml (and its list of
+    plots), optimization_results.yaml and plots/ stay as the sweeper left them."""
+    from lightning_args import cli
+    from lightning_args.sweep.storage import open_storage
+
+    directory = tmp_path / "sweep"
+    storage = open_storage(str(directory / "study.journal"))
+    finished = optuna.create_study(study_name="s", storage=storage)
+    for value in (0.5, 0.25):
+        finished.add_trial(
+            optuna.trial.create_trial(
+                params={"x": value},
+                distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+                value=value,
+            )
+        )
+    written = "study: s\nplots: [plots/history.png]\n"  # what the sweeper wrote, plots listed
+    (directory / "summary.yaml").write_text(written)
+
+    assert cli.main(["study", str(directory), "--no-plots"]) == 0
+    assert "Best: trial 1, value 0.25" in capsys.readouterr().out
+    assert (directory / "summary.yaml").read_text() == written
+    assert sorted(p.name for p in directory.iterdir()) == ["study.journal", "summary.yaml"]
+
+
 def test_optuna_dashboard_opens_the_sweeps_storage_as_it_is(app: Path) -> None:
     assert sweep(app, "hydra.sweeper.n_trials=2").returncode == 0
     with socket.socket() as s:
