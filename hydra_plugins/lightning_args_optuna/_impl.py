@@ -227,9 +227,16 @@ class OptunaSweep:
     def _batch_loop(
         self, study: optuna.Study, base: list[str], space: Space, progress: _Progress, size: int
     ) -> None:
-        """``batched=true``: ``size`` trials per launch; a batch waits for its slowest trial."""
-        while not progress.stop:
-            claimed = self._claim_distinct(study, base, space, size, progress)
+        """``batched=true``: ``size`` trials per launch; a batch waits for its slowest trial.
+
+        Runs in the main thread, but the heartbeat thread reads ``progress`` meanwhile: changes
+        are made under ``progress.lock``, as in :meth:`_trial_loop`, and the launch outside it.
+        """
+        while True:
+            with progress.lock:
+                if progress.stop:
+                    return
+                claimed = self._claim_distinct(study, base, space, size, progress)
             if not claimed:
                 return
             trials = [trial for trial, _ in claimed]
@@ -237,8 +244,9 @@ class OptunaSweep:
             # Consecutive numbers (asked in a row, under the budget lock): job index = trial
             # number holds, unless a re-queued trial or a skipped duplicate was among them.
             rets = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
-            for trial, ret in zip(trials, rets, strict=True):
-                self._record(study, trial, ret, progress)
+            with progress.lock:
+                for trial, ret in zip(trials, rets, strict=True):
+                    self._record(study, trial, ret, progress)
 
     def _record(
         self, study: optuna.Study, trial: optuna.trial.Trial, ret: JobReturn, progress: _Progress
@@ -571,7 +579,15 @@ class OptunaSweep:
 
     def _interrupt(self, study: optuna.Study, progress: _Progress) -> None:
         """On Ctrl-C or a crash: running trials become interrupted failures, values re-queued."""
-        for trial in list(progress.running.values()):
+        # Trial threads may still be claiming or recording: wait for the lock, though not for
+        # long (a thread may be waiting for another sweeper's budget lock while holding it).
+        locked = progress.lock.acquire(timeout=5.0)
+        try:
+            running = list(progress.running.values())
+        finally:
+            if locked:
+                progress.lock.release()
+        for trial in running:
             try:
                 compat.storage(study).set_trial_user_attr(compat.trial_id(trial), INTERRUPTED, True)
                 study.tell(trial, state=TrialState.FAIL)
