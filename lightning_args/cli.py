@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,7 +48,10 @@ class Run:
         path = self.path / ".hydra" / "config.yaml"
         # libyaml's loader when PyYAML has it: ~10x faster, felt by --where over hundreds of runs.
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        loaded = yaml.load(path.read_text(), Loader=loader) if path.is_file() else None
+        if not path.is_file():
+            return {}
+        with path.open() as stream:  # from the file, so that a YAML error names it
+            loaded = yaml.load(stream, Loader=loader)
         return loaded if isinstance(loaded, dict) else {}
 
     @property
@@ -128,6 +132,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     run = _run(args.run)
+    config = (run.path / ".hydra" / "config.yaml").read_text()  # missing: one message, first
     print(json.dumps(run.record, indent=2))
     current = holder(run.path)
     if current is not None and current.alive:
@@ -135,7 +140,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     elif run.status == RunStatus.INTERRUPTED:
         print(f"\n# interrupted: its writer is gone. Continue it: lightning-args resume {run.path}")
     print("\n# config (.hydra/config.yaml)")
-    print((run.path / ".hydra" / "config.yaml").read_text().rstrip())
+    print(config.rstrip())
     checkpoints = sorted((run.path / "checkpoints").glob("*.ckpt"))
     print("\n# checkpoints")
     for path in checkpoints:
@@ -363,17 +368,37 @@ def parser() -> argparse.ArgumentParser:
     )
     study.add_argument("--format", choices=["table", "json", "csv"], default="table")
     study.set_defaults(func=cmd_study)
+    debug = "show the traceback of an error (as HYDRA_FULL_ERROR=1 does)"
+    top.add_argument("--debug", action="store_true", help=debug)
+    for command in sub.choices.values():  # after the command too: lightning-args show X --debug
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``lightning-args`` console script."""
+    """Entry point of the ``lightning-args`` console script.
+
+    Every failure is one message on stderr: exit status 2 for one of lightning_args' own
+    (bad arguments, a broken run directory, a refused config), 1 for anything else (torch,
+    Optuna, the file system), explained by :func:`lightning_args.hydra_errors.explain`.
+    ``--debug`` or ``HYDRA_FULL_ERROR=1`` shows the traceback instead.
+    """
     args = parser().parse_args(argv)
+    debug = args.debug or os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
         status: int = args.func(args)
     except LightningArgsError as error:
+        if debug:
+            raise
         print(f"lightning-args: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if debug:
+            raise
+        from lightning_args.hydra_errors import explain
+
+        print(f"lightning-args: {explain(error, what=args.command)}", file=sys.stderr)
+        return 1
     return status
 
 

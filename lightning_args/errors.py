@@ -156,3 +156,55 @@ def suggest(word: str, candidates: Iterable[str]) -> str:
     """
     match = closest(word, candidates)
     return f" Did you mean '{match}'?" if match else ""
+
+
+# --- the error boundary (issue 12): what a failed job or command becomes -------------------
+
+
+class JobError(LightningArgsError, RuntimeError):
+    """A job (or a ``lightning-args`` command) that failed in torch, Lightning, Optuna, the file
+    system or the user's own code, told in a few lines: what failed, where, and what to do."""
+
+
+class AcceleratorError(ConfigValueError):
+    """``trainer.accelerator`` (or its devices, strategy, precision) that this machine or
+    Lightning cannot provide."""
+
+
+class OutOfMemoryError(LightningArgsError, MemoryError):
+    """An allocation that failed (on the GPU or in host memory), with what to make smaller."""
+
+
+class NonFiniteLossError(LightningArgsError, FloatingPointError):
+    """A training loss that became NaN or infinite."""
+
+
+class OutputRootError(LightningArgsError, PermissionError):
+    """An output root (``paths.output_root``, ``hydra.run.dir``) that cannot be written."""
+
+
+class PreflightFailed(SystemExit):
+    """A pre-flight check that refused a run before Hydra created its directory.
+
+    Raised from a Hydra callback, which would turn any ``Exception`` into a warning and go on:
+    as a ``SystemExit`` it stops the app (exit status 1 with the message, even outside
+    ``@lightning_args.main``), and :func:`lightning_args.hydra_patches.friendly_errors` reports
+    ``error``, the :class:`LightningArgsError` it carries, like every other.
+    """
+
+    def __init__(self, error: LightningArgsError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.error,)
+
+
+__all__ += [
+    "AcceleratorError",
+    "JobError",
+    "NonFiniteLossError",
+    "OutOfMemoryError",
+    "OutputRootError",
+    "PreflightFailed",
+]

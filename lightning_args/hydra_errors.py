@@ -12,19 +12,26 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from typing import Any
 
 from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import ListConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from lightning_args.errors import (
-    ConfigKeyError as UnknownKeyError,
-)
-from lightning_args.errors import (
+    AcceleratorError,
     ConfigTypeError,
+    ConfigValueError,
+    JobError,
     LightningArgsError,
+    NonFiniteLossError,
+    OutOfMemoryError,
     UnknownOptionError,
     closest,
     suggest,
+)
+from lightning_args.errors import (
+    ConfigKeyError as UnknownKeyError,
 )
 
 #: hydra-optuna-sweeper: its package, its sweeper's option name, and ours.
@@ -116,7 +123,6 @@ def _wrong_value(cause: ValidationError) -> LightningArgsError:
 
 def _expected(cause: ValidationError) -> str:
     """What the schema wanted at the failing node, in words: "an int", "one of: min, max"."""
-    from omegaconf import ListConfig
     from omegaconf._utils import type_str
 
     if cause.child_node is not None:
@@ -130,3 +136,282 @@ def _expected(cause: ValidationError) -> str:
     words = type_str(ref)
     union = re.fullmatch(r"(?:Optional|Union)\[(.*)\]", words)
     return " or ".join(union.group(1).split(", ")) if union else words
+
+
+# --- errors after composition: the error boundary ---------------------------------------------
+#
+# :func:`explain` turns any exception a job or a ``lightning-args`` command can meet (torch,
+# Lightning, Hydra's instantiate, OmegaConf, Optuna, the file system, the user's own code) into a
+# lightning_args error of a few lines. Nothing here imports torch, Lightning or Optuna: families
+# are recognised by type *name*, module and message, so explaining an error costs no import.
+
+#: Lines of a message shown at most, and characters of a foreign message quoted at most.
+_MAX_QUOTE = 240
+
+#: torch.optim's argument checks ("Invalid learning rate: -1.0") -> the argument, what is valid.
+_OPTIMIZER_ARGS: list[tuple[str, str, str]] = [
+    (r"Invalid learning rate: (\S+)", "lr", "a learning rate >= 0, e.g. 1e-3"),
+    (r"Invalid epsilon value: (\S+)", "eps", "an epsilon >= 0, e.g. 1e-8"),
+    (r"Invalid beta parameter at index (\d): (\S+)", "betas", "betas in [0, 1), e.g. [0.9,0.999]"),
+    (r"Invalid weight_decay value: (\S+)", "weight_decay", "a weight decay >= 0, e.g. 0.01"),
+    (r"Invalid momentum value: (\S+)", "momentum", "a momentum >= 0, e.g. 0.9"),
+    (r"Invalid dampening value: (\S+)", "dampening", "a dampening >= 0"),
+    (r"Nesterov momentum requires", "nesterov", "nesterov only with momentum > 0, dampening 0"),
+]
+
+#: What Lightning's Trainer refuses, by the word its message starts from -> the trainer key.
+_TRAINER_WORDS: list[tuple[str, str, str]] = [
+    (r"devices", "devices", "trainer.devices=1 (or auto)"),
+    (r"strategy", "strategy", "trainer.strategy=auto (or ddp)"),
+    (r"[Pp]recision", "precision", "trainer.precision=32-true (or bf16-mixed, 16-mixed)"),
+    (r"accelerator|backend|GPU|gpu|TPU|MPS|CUDA", "accelerator", "trainer=cpu"),
+    (r"num_nodes", "num_nodes", "trainer.num_nodes=1"),
+]
+
+
+def explain(error: BaseException, cfg: Any = None, *, what: str = "the run") -> LightningArgsError:
+    """A lightning_args error of a few lines for ``error``: the config key and value (or the file)
+    that failed, what was expected, and the fix.
+
+    ``error`` as it is when it is one already; a known family (an optimizer's or scheduler's
+    argument, Lightning's Trainer options, out of memory, a NaN loss, a missing or unreadable
+    file, an OmegaConf or YAML error) translated; anything else said in one line with where it
+    was raised. ``cfg``, the job's config, lets a message quote the value a key holds; ``what``
+    names what failed ("the run", "lightning-args show").
+    """
+    if isinstance(error, LightningArgsError):
+        return error
+    friendly = translate(error) if isinstance(error, Exception) else None
+    if friendly is not None:
+        return friendly
+    key, root = _instantiated_key(error)
+    families = (_optimizer_arg, _trainer_option, _out_of_memory, _nan, _file, _yaml, _omegaconf)
+    for family in families:
+        found = family(root, key, cfg)
+        if found is not None:
+            return found
+    return _unknown(root, key, what)
+
+
+def _instantiated_key(error: BaseException) -> tuple[str | None, BaseException]:
+    """Hydra's ``InstantiationException`` ("Error in call to target ..., full_key: trainer")
+    unwrapped: the config key it names, and the exception it wraps."""
+    key: str | None = None
+    while type(error).__name__ == "InstantiationException" and error.__cause__ is not None:
+        found = re.search(r"full_key: (\S+)", str(error))
+        key = key or (found.group(1) if found else None)
+        error = error.__cause__
+    return key, error
+
+
+def _frames(error: BaseException) -> list[tuple[str, int, str]]:
+    """``(file, line, function)`` of each frame of ``error``'s traceback, outermost first."""
+    import traceback
+
+    return [(f.filename, f.lineno or 0, f.name) for f in traceback.extract_tb(error.__traceback__)]
+
+
+def _raised_in(error: BaseException, *parts: str) -> bool:
+    """Whether the innermost frame of ``error`` is in a file whose path contains one of
+    ``parts`` (``torch/optim/``), with ``/`` as the separator whatever the platform."""
+    frames = _frames(error)
+    return bool(frames) and any(p in frames[-1][0].replace("\\", "/") for p in parts)
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= _MAX_QUOTE else line[: _MAX_QUOTE - 3] + "..."
+
+
+def _value(cfg: Any, key: str) -> Any:
+    """The value at ``key`` in ``cfg`` as written (interpolations unresolved), or ``None``."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if not isinstance(cfg, DictConfig):
+        return None
+    try:
+        node = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+    except Exception:  # an unknown key, a broken interpolation: no value to quote
+        return None
+    if isinstance(node, DictConfig | ListConfig):
+        return OmegaConf.to_container(node, resolve=False)
+    return node
+
+
+def _optimizer_node(cfg: Any, arg: str, value: str | None) -> str:
+    """The config key of the optimizer whose ``arg`` holds ``value``: ``optimizer``, or
+    ``optimizers.<name>.optimizer`` when a module has several."""
+    named = _value(cfg, "optimizers") or {}
+    for name in named:
+        node = f"optimizers.{name}.optimizer"
+        if value is None or str(_value(cfg, f"{node}.{arg}")) == value:
+            return node
+    return "optimizer"
+
+
+def _optimizer_arg(error: BaseException, key: str | None, cfg: Any) -> LightningArgsError | None:
+    if not isinstance(error, ValueError):
+        return None
+    message = str(error)
+    scheduler = _raised_in(error, "torch/optim/lr_scheduler")
+    if scheduler:
+        words = re.search(
+            r"\b(?:Expected|must be).*?\b([a-z][a-z_]*[a-z])\b,? but got (\S+)", message
+        )
+        arg = words.group(1) if words else None
+        full = f"scheduler.{arg}" if arg else (key or "scheduler")
+        value = _value(cfg, full) if arg else None
+        shown = f"={value}" if value is not None and not isinstance(value, dict) else ""
+        return ConfigValueError(
+            f"{full}{shown}: torch's {_target(cfg, 'scheduler')} refuses it: "
+            f"{_first_line(message)}.\n"
+            f"  Fix: {full}=<a valid value> (see torch.optim.lr_scheduler's documentation)"
+        )
+    for pattern, arg, expected in _OPTIMIZER_ARGS:
+        found = re.search(pattern, message)
+        if found is None:
+            continue
+        value = found.group(found.lastindex) if found.lastindex else None
+        node = _optimizer_node(cfg, arg, value if arg != "betas" else None)
+        full = f"{node}.{arg}"
+        shown = _value(cfg, full)
+        return ConfigValueError(
+            f"{full}={shown if shown is not None else value}: torch's "
+            f"{_target(cfg, node)} refuses it ({_first_line(message)}). Expected {expected}.\n"
+            f"  Fix: {full}=<{expected.split(',')[0].removeprefix('a ').removeprefix('an ')}>"
+        )
+    return None
+
+
+def _target(cfg: Any, node: str) -> str:
+    target = _value(cfg, f"{node}._target_")
+    return str(target).rpartition(".")[2] if target else node
+
+
+def _trainer_option(error: BaseException, key: str | None, cfg: Any) -> LightningArgsError | None:
+    """Lightning's refusals of the Trainer's options (``MisconfigurationException``, its
+    ``ValueError`` for a strategy or precision name), raised while the Trainer is made."""
+    lightning = type(error).__name__ == "MisconfigurationException" or _raised_in(
+        error, "lightning/pytorch/trainer/connectors/", "lightning/fabric/connector"
+    )
+    if not lightning or (key is not None and key != "trainer"):
+        return None
+    message = str(error)
+    for pattern, option, fix in _TRAINER_WORDS:
+        if re.search(pattern, message):
+            full = f"trainer.{option}"
+            value = _value(cfg, full)
+            shown = f"={value!r}" if value is not None else ""
+            return AcceleratorError(
+                f"{full}{shown}: Lightning refuses it: {_first_line(_no_links(message))}\n"
+                f"  Fix: {fix}"
+            )
+    return AcceleratorError(
+        f"trainer: Lightning refuses its options: {_first_line(_no_links(message))}\n"
+        "  Fix: correct the trainer.* value it names"
+    )
+
+
+def _no_links(message: str) -> str:
+    return re.sub(r"\s*(Find a complete list|For more information|See https?://).*$", "", message)
+
+
+def _out_of_memory(error: BaseException, key: str | None, cfg: Any) -> LightningArgsError | None:
+    message = str(error)
+    cuda = type(error).__name__ == "OutOfMemoryError" or "CUDA out of memory" in message
+    host = isinstance(error, MemoryError) or "can't allocate memory" in message
+    if not (cuda or host):
+        return None
+    size = re.search(r"(?:Tried to allocate|tried to allocate) ([\d.]+ ?\w+)", message)
+    amount = size.group(1) if size else "more than is free"
+    if amount.endswith(" bytes") or amount.isdigit():
+        amount = f"{int(amount.split()[0]) / 2**30:.1f} GiB"
+    batch = _value(cfg, "data.batch_size")
+    where = "GPU" if cuda else "host (CPU)"
+    if key is not None and key.startswith("model"):
+        node = _value(cfg, key)
+        shown = _first_line(f"{key}={node}") if node is not None else key
+        return OutOfMemoryError(
+            f"out of {where} memory while building {shown}: it asked for {amount}.\n"
+            f"  Expected a model that fits in memory. Fix: make {key} smaller"
+        )
+    return OutOfMemoryError(
+        f"out of {where} memory: an allocation of {amount} failed"
+        + (f" with data.batch_size={batch}" if batch is not None else "")
+        + ".\n  Fix: a smaller batch, e.g. data.batch_size="
+        + (str(max(1, int(batch) // 2)) if isinstance(batch, int) else "<half of it>")
+        + ", trainer.precision=bf16-mixed, or a smaller model"
+    )
+
+
+def _nan(error: BaseException, key: str | None, cfg: Any) -> LightningArgsError | None:
+    """torch's anomaly detection (``trainer.detect_anomaly=true``) finding a NaN."""
+    found = re.search(r"Function '(\w+)' returned (nan|inf) values", str(error))
+    if found is None:
+        return None
+    lr = _value(cfg, "optimizer.lr")
+    return NonFiniteLossError(
+        f"training produced {'NaN' if found.group(2) == 'nan' else 'infinite'} values: anomaly "
+        "detection found them in the backward "
+        f"pass of {found.group(1)}. Expected finite values"
+        + (f" (optimizer.lr={lr} may be too large)" if lr is not None else "")
+        + ".\n  Fix: a smaller optimizer.lr, or trainer.gradient_clip_val=1.0"
+    )
+
+
+def _file(error: BaseException, key: str | None, cfg: Any) -> LightningArgsError | None:
+    import errno
+
+    if not isinstance(error, OSError) or not error.filename:
+        return None
+    name = str(error.filename)
+    reason = error.strerror or _first_line(str(error))
+    fixes = {
+        errno.ENOENT: "check the path (it may have been moved or deleted)",
+        errno.EACCES: "make it accessible, or choose another place (paths.output_root=...)",
+        errno.EPERM: "make it accessible, or choose another place (paths.output_root=...)",
+        errno.EROFS: "choose a writable place (paths.output_root=...)",
+        errno.ENOSPC: "free some space, or choose another file system (paths.output_root=...)",
+        errno.EISDIR: "name a file, not a directory",
+        errno.ENOTDIR: "a part of the path is a file, not a directory: correct the path",
+    }
+    fix = fixes.get(error.errno or 0, "correct the path or its permissions")
+    return JobError(f"{name!r}: {reason}{f' ({key})' if key else ''}.\n  Fix: {fix}")
+
+
+def _yaml(error: BaseException, key: str | None, cfg: Any) -> LightningArgsError | None:
+    """A YAML file that does not parse (a run's ``.hydra/config.yaml`` cut short or edited)."""
+    mark = getattr(error, "problem_mark", None)
+    if not type(error).__module__.startswith("yaml") or mark is None:
+        return None
+    problem = getattr(error, "problem", None) or _first_line(str(error))
+    return JobError(
+        f"{mark.name!r} line {mark.line + 1}: not valid YAML ({problem}).\n"
+        "  Fix: restore the file from a copy, or delete its run directory if it is beyond repair"
+    )
+
+
+def _omegaconf(error: BaseException, key: str | None, cfg: Any) -> LightningArgsError | None:
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(error, OmegaConfBaseException):
+        return None
+    full_key = getattr(error, "full_key", None) or key or "<root>"
+    # OmegaConf appends full_key / object_type lines to its message: its first line is the news.
+    return ConfigValueError(
+        f"config key '{full_key}': {_first_line(str(error))}.\n"
+        f"  Fix: correct {full_key} (`python train.py --cfg job` shows the composed config)"
+    )
+
+
+def _unknown(error: BaseException, key: str | None, what: str) -> LightningArgsError:
+    frames = _frames(error)
+    # The innermost frame of the user's own code, if any, says most; else the innermost.
+    own = [f for f in frames if "site-packages" not in f[0] and "/lib/python" not in f[0]]
+    file, line, function = (own or frames or [("?", 0, "?")])[-1]
+    where = f" (raised in {function}, {file}:{line})" if frames else ""
+    return JobError(
+        f"{what} failed{f' in {key}' if key else ''}: {type(error).__name__}: "
+        f"{_first_line(str(error)) or '(no message)'}{where}.\n"
+        "  Fix: see the message; HYDRA_FULL_ERROR=1 shows the whole traceback"
+    )

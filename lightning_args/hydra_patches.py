@@ -1,4 +1,5 @@
-"""The two places where lightning_args reaches into Hydra's internals, each for one app call.
+"""Where lightning_args reaches into Hydra's internals: two, each for one app call, and a job's
+failure (:func:`failed_job`, :func:`job_error`).
 
 Hydra 1.3 offers no hook for either, so both wrap a private function for the duration of
 ``@lightning_args.main`` and restore it afterwards; each is skipped if the function is gone (a
@@ -13,17 +14,24 @@ future Hydra), which costs only the improvement, never correctness.
   ``ConfigLoaderImpl.get_group_options``, each of which re-reads the primary config into a fresh
   repository (1.6 s of a 2.1 s ``--help`` here). During ``--help`` only, that repository is
   built once per ``(config_name, overrides)``; the help text is byte for byte the same.
+- :func:`job_error` / :func:`failed_job`: a failed job's exception is ``JobReturn``'s private
+  field ``_return_value`` (its ``return_value`` property re-raises it), checked on hydra-core
+  1.3.2 to 1.3.8.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lightning_args.hydra_errors import translate
+from lightning_args.errors import PreflightFailed
+from lightning_args.hydra_errors import explain, translate
+
+if TYPE_CHECKING:
+    from hydra.core.utils import JobReturn
 
 HELP_FLAGS = ("--help", "-h", "--hydra-help")
 
@@ -52,20 +60,57 @@ def friendly_errors() -> Iterator[None]:
 
         return run_and_report
 
-    with _replaced(hydra_utils, "run_and_report", make):
+    with _replaced(hydra_utils, "run_and_report", make), _quiet_job_failures():
         yield
 
 
 def _translating(func: Callable[[], Any]) -> Any:
+    from hydra.errors import CompactHydraException
+
     try:
         return func()
+    except PreflightFailed as refused:  # from a callback, as a SystemExit: report it as others
+        raise refused.error from (refused if full_error() else None)
     except Exception as error:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if full_error():
             raise
         friendly = translate(error)
-        if friendly is None:
-            raise
-        raise friendly from None
+        if friendly is None and isinstance(error, CompactHydraException):
+            raise  # Hydra's own composition messages are one line already
+        # Anything else (a failed job, Hydra's instantiate, OmegaConf, Optuna, the file system)
+        # becomes one message of a few lines, never Hydra's trimmed traceback.
+        raise (friendly or explain(error)) from None
+
+
+def full_error() -> bool:
+    """Whether ``HYDRA_FULL_ERROR=1`` asks for tracebacks instead of messages."""
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+@contextmanager
+def _quiet_job_failures() -> Iterator[None]:
+    """Hydra writes "Error executing job with overrides: [...]" before re-raising a failed job's
+    exception; the message that follows names what failed, so that line goes (it stays under
+    ``HYDRA_FULL_ERROR=1``, where nothing is rewritten)."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    original = JobReturn.__dict__.get("return_value")
+    if not isinstance(original, property) or original.fget is None or full_error():
+        yield
+        return
+    getter = original.fget
+
+    def return_value(self: Any) -> Any:
+        if self.status == JobStatus.FAILED:
+            raise self._return_value
+        return getter(self)
+
+    name = "return_value"  # set by name: mypy knows the attribute as the original property
+    setattr(JobReturn, name, property(return_value, original.fset))
+    try:
+        yield
+    finally:
+        setattr(JobReturn, name, original)
 
 
 @contextmanager
@@ -91,6 +136,23 @@ def fast_help(argv: list[str] | None = None) -> Iterator[None]:
         yield
 
 
+def failed_job(overrides: Sequence[str], error: BaseException) -> JobReturn:
+    """What a launcher returns for a job that failed with ``error`` (as Hydra's own do)."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    return JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=error)
+
+
+def job_error(ret: JobReturn) -> BaseException | None:
+    """The exception a failed job raised, without raising it; ``None`` unless it failed."""
+    from hydra.core.utils import JobStatus
+
+    if ret.status != JobStatus.FAILED:
+        return None
+    error = ret._return_value
+    return error if isinstance(error, BaseException) else None
+
+
 # Hydra's flags that take no value. argparse stops reading options at the first override, so
 # ``train.py model=gan -m`` works but ``train.py model=gan -m x=1`` does not: they move first.
 _FLAGS = frozenset({"-m", "--multirun", "-r", "--run", "--resolve"})
@@ -109,3 +171,68 @@ def flags_first(argv: list[str]) -> list[str]:
         return argv
     flags = [a for a in args if a in _FLAGS]
     return [*script, *flags, *(a for a in args if a not in _FLAGS)]
+
+
+#: Config groups of the example app (and of apps laid out like it) that nobody chooses on the
+#: command line: schemas the YAML options extend, and what options make tunable in a sweep.
+INTERNAL_GROUPS = ("schema", "search_space")
+
+
+@contextmanager
+def shown_configs() -> Iterator[None]:
+    """While active, Hydra's ``--help`` lists only the groups a user chooses from (not
+    :data:`INTERNAL_GROUPS`), and ``--cfg``/``--help`` (with ``--resolve`` too) show a config
+    whose ``paths.run_dir`` is the directory a run would get, which they do not create.
+
+    Outside a job, ``${hydra:runtime.output_dir}`` is ``None`` (Hydra sets it when a job starts),
+    so resolving ``paths.run_dir`` failed with a traceback.
+    """
+    from hydra._internal.hydra import Hydra
+
+    def listing(original: Callable[..., Any]) -> Callable[..., Any]:
+        def list_all_config_groups(self: Any, parent: str = "") -> Any:
+            if parent.split("/")[0] in INTERNAL_GROUPS:
+                return []  # not walked either: --help is quicker for it
+            groups = original(self, parent)
+            return [g for g in groups if g.split("/")[0] not in INTERNAL_GROUPS]
+
+        return list_all_config_groups
+
+    def sanitizing(original: Callable[..., Any]) -> Callable[..., Any]:
+        def get_sanitized_cfg(self: Any, cfg: Any, cfg_type: str) -> Any:
+            _fill_output_dir(cfg)
+            return original(self, cfg, cfg_type)
+
+        return get_sanitized_cfg
+
+    def dry(original: Callable[..., Any]) -> Callable[..., Any]:
+        def shown(self: Any, *args: Any, **kwargs: Any) -> Any:
+            from lightning_args.store import dry_run_dirs
+
+            with dry_run_dirs():
+                return original(self, *args, **kwargs)
+
+        return shown
+
+    with (
+        _replaced(Hydra, "list_all_config_groups", listing),
+        _replaced(Hydra, "get_sanitized_cfg", sanitizing),
+        _replaced(Hydra, "show_cfg", dry),
+        _replaced(Hydra, "app_help", dry),
+    ):
+        yield
+
+
+def _fill_output_dir(cfg: Any) -> None:
+    """Set ``hydra.runtime.output_dir`` to the run directory a run would get, as a job does."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, flag_override
+
+    if OmegaConf.select(cfg, "hydra.runtime.output_dir", default=None) is not None:
+        return
+    run_dir = OmegaConf.select(cfg, "hydra.run.dir", default=None)
+    if run_dir is None:
+        return
+    with flag_override(cfg.hydra, ["struct", "readonly"], [False, False]):
+        cfg.hydra.runtime.output_dir = os.path.abspath(str(run_dir))
+    HydraConfig.instance().set_config(cfg)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,8 +90,10 @@ class _Root(c.Config):
         default_factory=lambda: {
             "run": {"dir": RUN_DIR},
             "sweep": {"dir": SWEEP_DIR, "subdir": "${hydra.job.num}"},
+            # In this order: nothing is created for a run that pre-flight refuses.
             "callbacks": {
-                "claim_run_directory": {"_target_": "lightning_args.ownership.ClaimRunDirectory"}
+                "preflight": {"_target_": "lightning_args.app.PreFlight"},
+                "claim_run_directory": {"_target_": "lightning_args.ownership.ClaimRunDirectory"},
             },
         }
     )
@@ -136,6 +140,24 @@ def register() -> None:
 _unique_dirs: dict[str, str] = {}
 
 
+class _Dry(threading.local):
+    active = False
+
+
+_dry = _Dry()
+
+
+@contextmanager
+def dry_run_dirs() -> Iterator[None]:
+    """While active, :func:`unique_dir` names the directory a run would get and creates none:
+    for showing a config (``--cfg``, ``--help``), which is no run."""
+    _dry.active = True
+    try:
+        yield
+    finally:
+        _dry.active = False
+
+
 def unique_dir(path: str) -> str:
     """Return ``path``, or ``path-1``, ``path-2``...: the first directory this call could create.
 
@@ -146,6 +168,13 @@ def unique_dir(path: str) -> str:
     if path in _unique_dirs:
         return _unique_dirs[path]
     base = Path(path)
+    if _dry.active:
+        # Showing a config (--cfg, --help): the directory a run would get, left uncreated.
+        return next(
+            str(c)
+            for i in itertools.count()
+            if not (c := base if i == 0 else base.with_name(f"{base.name}-{i}")).exists()
+        )
     base.parent.mkdir(parents=True, exist_ok=True)
     for i in itertools.count():
         candidate = base if i == 0 else base.with_name(f"{base.name}-{i}")
