@@ -291,10 +291,15 @@ def _target(cfg: Any, node: str) -> str:
 def _trainer_option(error: BaseException, key: str | None, cfg: Any) -> LightningArgsError | None:
     """Lightning's refusals of the Trainer's options (``MisconfigurationException``, its
     ``ValueError`` for a strategy or precision name), raised while the Trainer is made."""
-    lightning = type(error).__name__ == "MisconfigurationException" or _raised_in(
-        error, "lightning/pytorch/trainer/connectors/", "lightning/fabric/connector"
+    if key is not None and key != "trainer":
+        return None
+    # Hydra's full_key says the Trainer was being made; without it, Lightning's own modules do.
+    lightning = (
+        key == "trainer"
+        or type(error).__name__ == "MisconfigurationException"
+        or _raised_in(error, "lightning/pytorch/trainer/connectors/", "lightning/fabric/connector")
     )
-    if not lightning or (key is not None and key != "trainer"):
+    if not lightning or not isinstance(error, Exception):
         return None
     message = str(error)
     for pattern, option, fix in _TRAINER_WORDS:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO, Result, read_record, run_app, run_dirs
 
@@ -314,3 +315,26 @@ def _has_gpu() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+# --- what is no error: --help, --cfg job --resolve -------------------------------------------
+
+
+def test_help_lists_the_groups_a_user_chooses(tmp_path: Path) -> None:
+    result = run_app("--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    groups = result.stdout.split("== Configuration groups ==", 1)[1].split("== Config ==", 1)[0]
+    # Control for the filter: the groups a user chooses from are there, nested ones too.
+    for group in ("model:", "model/encoder:", "trainer:", "optimizer:", "hparams_search:"):
+        assert f"\n{group}" in groups, groups
+    assert "schema/" not in groups
+    assert "search_space/" not in groups
+
+
+def test_cfg_job_resolve_shows_the_run_directory_it_does_not_create(tmp_path: Path) -> None:
+    result = run_app("--cfg", "job", "--resolve", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    paths = yaml.safe_load(result.stdout)["paths"]
+    assert paths["run_dir"].startswith(str(tmp_path / "outputs" / "runs") + "/")
+    assert not (tmp_path / "outputs").exists()  # showing a config is no run
