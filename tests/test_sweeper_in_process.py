@@ -1,7 +1,8 @@
-"""The sweeper's trial loops in process: a real journal study, a launcher that returns at once.
+"""The sweeper in process: its typed settings, and its trial loops on a real journal study with
+a launcher that returns at once.
 
-No Hydra app and no job process: what is checked is the loops' bookkeeping (``_Progress``), which
-the heartbeat thread reads while trials run.
+No Hydra app and no job process: what is checked is how settings arrive and the loops'
+bookkeeping (``_Progress``), which the heartbeat thread reads while trials run.
 """
 
 from __future__ import annotations
@@ -14,12 +15,52 @@ from typing import Any
 import optuna
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
-from hydra_plugins.lightning_args_optuna._impl import OptunaSweep, _Progress
-from hydra_plugins.lightning_args_optuna.config import SweeperConfig
+from hydra_plugins.lightning_args_optuna._impl import OptunaSweep, _directions, _Progress
+from hydra_plugins.lightning_args_optuna.config import Direction, SweeperConfig
+from hydra_plugins.lightning_args_optuna.lightning_args_optuna_sweeper import (
+    LightningArgsOptunaSweeper,
+)
+from lightning_args.errors import ConfigValueError, SearchSpaceError
+from lightning_args.hydra_patches import failed_job, job_error
 from lightning_args.sweep.space import parse
 from lightning_args.sweep.storage import open_storage
+
+
+@pytest.mark.parametrize(
+    ("direction", "expected"),
+    [
+        (Direction.maximize, ["maximize"]),
+        ("minimize", ["minimize"]),
+        ("Max", ["maximize"]),
+        ("min", ["minimize"]),
+        (["maximize", "min"], ["maximize", "minimize"]),
+        (ListConfig(["minimize", Direction.maximize]), ["minimize", "maximize"]),
+    ],
+)
+def test_directions_are_read_through_the_one_enum(direction: object, expected: list[str]) -> None:
+    assert _directions(direction) == expected
+    assert [Direction(d) for d in expected] == [Direction[d] for d in expected]
+
+
+@pytest.mark.parametrize("direction", ["up", 1, ["minimize", "sideways"]])
+def test_an_unknown_direction_is_one_message(direction: object) -> None:
+    with pytest.raises(SearchSpaceError, match=r"expected minimize or maximize .* Fix: "):
+        _directions(direction)
+
+
+def test_the_plugin_keeps_its_settings_typed() -> None:
+    """What Hydra passes (``config.hydra.sweeper``'s values) becomes one SweeperConfig, which
+    ``setup`` hands to the sweep; an untyped node with a key of another sweeper is refused."""
+    sampler = OmegaConf.create({"_target_": "optuna.samplers.RandomSampler", "seed": 1})
+    plugin = LightningArgsOptunaSweeper(n_trials=7, sampler=sampler, grace_period=60.0)
+    # Compared field by field: Hydra's plugin scan may have loaded the module a second time.
+    assert type(plugin.settings).__name__ == "SweeperConfig"
+    expected = SweeperConfig(n_trials=7, sampler=sampler, grace_period=60.0)
+    assert vars(plugin.settings) == vars(expected)
+    with pytest.raises(ConfigValueError, match=r"hydra\.sweeper\.optuna_config is not a setting"):
+        LightningArgsOptunaSweeper(n_trials=7, optuna_config={})
 
 
 class _Launcher:
@@ -63,11 +104,11 @@ def _sweep(
     ``tmp_path``, no option spaces, no heartbeat thread."""
     sweep = OptunaSweep.__new__(OptunaSweep)
     defaults = {"search_space_group": None, "heartbeat_interval": None, "plots": False}
-    sweep.settings = OmegaConf.structured(SweeperConfig(**{**defaults, **settings}))
+    sweep.settings = SweeperConfig(**{**defaults, **settings})
     sweep.sweep_dir, sweep.launcher, sweep.in_process = tmp_path, launcher, False  # type: ignore[assignment]
     sweep.directions, sweep.study_name = ["minimize"], "s"
     sweep.storage = str(tmp_path / "study.journal")
-    sweep.total = int(sweep.settings.n_trials)
+    sweep.total = sweep.settings.n_trials
     sweep._pruner_config = {"_target_": "optuna.pruners.NopPruner"}
     sweep._choices_cache, sweep._option_spaces, sweep._groups = {}, {}, {}
     sweep._configurations = None
@@ -92,3 +133,16 @@ def test_the_trial_loops_change_the_running_trials_only_under_the_lock(
     assert running.unlocked == []
     assert (launcher.batches, len(progress.returns), running) == (batches, 5, {})
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
+
+
+def test_a_failed_jobs_exception_is_read_without_raising_it() -> None:
+    """Hydra keeps it in ``JobReturn._return_value`` (hydra_patches.job_error is the one reader):
+    this fails when a Hydra upgrade moves it."""
+    error = optuna.TrialPruned("at epoch 2")
+    failed = failed_job(["x=1"], error)
+    assert (failed.status, failed.overrides) == (JobStatus.FAILED, ["x=1"])
+    assert job_error(failed) is error
+    with pytest.raises(optuna.TrialPruned):
+        failed.return_value  # noqa: B018 (Hydra's public reader raises it)
+    done = JobReturn(overrides=[], status=JobStatus.COMPLETED, _return_value=0.5)
+    assert (job_error(done), done.return_value) == (None, 0.5)

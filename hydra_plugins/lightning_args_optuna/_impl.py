@@ -46,10 +46,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from optuna.trial import TrialState
 
+from hydra_plugins.lightning_args_optuna.config import Direction, SweeperConfig
 from lightning_args.atomic import atomic_write
 from lightning_args.cli import flatten
 from lightning_args.errors import ConfigValueError, SearchSpaceError, StorageError, SweepError
 from lightning_args.hydra_errors import translate
+from lightning_args.hydra_patches import failed_job, job_error
 from lightning_args.record import process_alive
 from lightning_args.sweep import _optuna_compat as compat
 from lightning_args.sweep import report
@@ -82,7 +84,6 @@ _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # A new trial must not repeat the values of one in these states (a FAIL may be retried).
 _TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 _MAX_LISTED = 10_000  # a finite space with more configurations is not listed (nor checked)
-_DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 
 
 @dataclass
@@ -102,12 +103,19 @@ class OptunaSweep:
     """One ``-m`` invocation of the sweeper."""
 
     def __init__(
-        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+        self,
+        *,
+        settings: SweeperConfig,
+        hydra_context: HydraContext,
+        task_function: TaskFunction,
+        config: DictConfig,
     ) -> None:
         self.hydra_context = hydra_context
         self.config = config
-        self.settings: DictConfig = config.hydra.sweeper
-        _check_settings(self.settings)  # before anything is opened or made
+        #: ``config.hydra.sweeper`` as the plugin received it: typed values; ``sampler``,
+        #: ``pruner`` and ``params`` still config (jobs need the pruner's config, not an object).
+        self.settings = settings
+        _check_settings(settings)  # before anything is opened or made
         self.sweep_dir = _pin_sweep_dir(config)
         self.launcher: Launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
@@ -118,7 +126,7 @@ class OptunaSweep:
             str(config.hydra.job.name), [str(o) for o in config.hydra.overrides.task]
         )
         self.storage: str = self.settings.storage or str(self.sweep_dir / "study.journal")
-        self.total = int(self.settings.n_trials)  # the study's, shared by all its sweepers
+        self.total = self.settings.n_trials  # the study's, shared by all its sweepers
         self._backend: optuna.storages.BaseStorage | None = None  # set by _open_study
         self._pruner_config: dict[str, Any] = _container(self.settings.pruner)
         self._choices_cache: dict[tuple[str, ...], dict[str, str]] = {}
@@ -154,7 +162,7 @@ class OptunaSweep:
             self.storage,
         )
         progress = _Progress(
-            allowed_failures=float(self.settings.max_failure_rate) * int(self.settings.n_trials),
+            allowed_failures=self.settings.max_failure_rate * self.settings.n_trials,
         )
         beating = self._heartbeats(study, progress)
         try:
@@ -164,7 +172,7 @@ class OptunaSweep:
             raise
         finally:
             beating.set()
-        summary = report.write(study, self.sweep_dir, plots=bool(self.settings.plots))
+        summary = report.write(study, self.sweep_dir, plots=self.settings.plots)
         _log.info("%s", report.describe(summary))
         if progress.stop:
             failures = "".join(
@@ -302,7 +310,7 @@ class OptunaSweep:
                     continue
                 self._close_duplicate(study, trial, earlier, progress)
                 repeats += 1
-            if repeats > int(self.settings.max_redraws):
+            if repeats > self.settings.max_redraws:
                 queue = self._unexplored(study)
                 if queue is None:
                     progress.ended = (
@@ -423,7 +431,7 @@ class OptunaSweep:
         storage = compat.storage(study)
 
         def beat() -> None:
-            while not stop.wait(float(interval)):
+            while not stop.wait(interval):
                 with progress.lock:
                     running = list(progress.running.values())
                 for trial in running:
@@ -468,7 +476,7 @@ class OptunaSweep:
                 [self._job(trial, overrides)], initial_job_idx=trial.number
             )
         except Exception as error:  # the launcher itself failed (e.g. submission refused)
-            ret = JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
+            ret = failed_job(overrides, error)
         return ret
 
     def _job(self, trial: optuna.trial.Trial, overrides: list[str]) -> list[str]:
@@ -489,8 +497,8 @@ class OptunaSweep:
         return [*overrides, f"hydra.sweep.dir='{sweep_dir}'", link.to_override()]
 
     def _tell(self, study: optuna.Study, trial: optuna.trial.Trial, ret: JobReturn) -> TrialState:
+        error = job_error(ret)
         if ret.status == JobStatus.FAILED:
-            error = ret._return_value
             if isinstance(error, optuna.TrialPruned):
                 study.tell(trial, state=TrialState.PRUNED)
                 _log.info("Trial %d pruned (%s)", trial.number, error)
@@ -518,7 +526,7 @@ class OptunaSweep:
 
     def _open_study(self) -> optuna.Study:
         storage = self._backend = open_storage(self.storage)
-        node = self.config.hydra.sweeper.sampler
+        node = self.settings.sampler
         # Per-trial random streams: a resumed sweep continues the sampler's sequence instead of
         # starting it over, and sweepers sharing the study draw distinct values (sampling.py).
         sampler = ContinuingSampler(_sampler(node), seed=_seed(node))
@@ -575,7 +583,7 @@ class OptunaSweep:
         if attrs.get(HOST) == host:
             return not process_alive(attrs.get(PID))
         heartbeat = attrs.get(HEARTBEAT)
-        return heartbeat is not None and now - float(heartbeat) > float(self.settings.grace_period)
+        return heartbeat is not None and now - float(heartbeat) > self.settings.grace_period
 
     def _interrupt(self, study: optuna.Study, progress: _Progress) -> None:
         """On Ctrl-C or a crash: running trials become interrupted failures, values re-queued."""
@@ -719,7 +727,7 @@ class OptunaSweep:
     # --- helpers ----------------------------------------------------------------------------
 
     def _workers(self) -> int:
-        n_jobs = max(1, int(self.settings.n_jobs))
+        n_jobs = max(1, self.settings.n_jobs)
         if n_jobs > 1 and self.in_process:
             _log.warning(
                 "hydra.sweeper.n_jobs=%d with the basic launcher, which runs jobs one at a time "
@@ -748,10 +756,10 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
 )
 
 
-def _check_settings(settings: DictConfig) -> None:
+def _check_settings(settings: SweeperConfig) -> None:
     """One message for a sweeper setting out of its range (the schema checked its type)."""
     for key, in_range, expected, example in _RANGES:
-        value = settings[key]
+        value = getattr(settings, key)
         if not in_range(value):
             raise ConfigValueError(
                 f"hydra.sweeper.{key}={value!r}: expected {expected}. "
@@ -804,14 +812,14 @@ def _directions(direction: Any) -> list[str]:
     )
     out = []
     for item in raw:
-        name = str(getattr(item, "value", item)).lower()
-        if name not in _DIRECTIONS:
+        try:
+            out.append(Direction(getattr(item, "value", item)).value)
+        except ValueError:
             raise SearchSpaceError(
                 f"hydra.sweeper.direction={direction!r}: expected minimize or maximize (or a "
                 "list of them for a multi-objective study). Fix: "
                 "hydra.sweeper.direction=maximize"
-            )
-        out.append(_DIRECTIONS[name])
+            ) from None
     return out
 
 

@@ -26,10 +26,19 @@ SWEEPER = "lightning_args_optuna"
 
 
 class Direction(str, Enum):
-    """Whether the objective returned by each job is minimised or maximised."""
+    """Whether the objective returned by each job is minimised or maximised.
+
+    The one definition of the sweeper's directions: ``Direction("max")`` and
+    ``Direction("Minimize")`` are accepted too (``min``/``max``, in any case).
+    """
 
     minimize = "minimize"
     maximize = "maximize"
+
+    @classmethod
+    def _missing_(cls, value: object) -> "Direction | None":
+        name = str(value).lower()
+        return next((d for d in cls if name in (d.value, d.value[:3])), None)
 
 
 # --- samplers (hydra/sweeper/sampler=<name>) -----------------------------------------------

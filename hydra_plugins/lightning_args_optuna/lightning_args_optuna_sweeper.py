@@ -7,6 +7,7 @@ load in :meth:`LightningArgsOptunaSweeper.setup`, which only runs for ``-m``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from hydra.plugins.sweeper import Sweeper
@@ -22,13 +23,24 @@ if TYPE_CHECKING:
 class LightningArgsOptunaSweeper(Sweeper):
     """Optuna search with pruning, asynchronous trials and resumable studies.
 
-    Configured by :class:`~hydra_plugins.lightning_args_optuna.config.SweeperConfig`. The
-    settings are read from the composed config in :meth:`setup` (``config.hydra.sweeper``), where
-    the sampler and pruner are still config: jobs need the pruner's config, not an object.
+    Configured by :class:`~hydra_plugins.lightning_args_optuna.config.SweeperConfig`: Hydra
+    passes ``config.hydra.sweeper``'s values, typed by that schema, which become one
+    ``SweeperConfig`` handed to the sweep. The sampler and pruner stay config (the schema has
+    ``_recursive_: false``): jobs need the pruner's config, not an object.
     """
 
     def __init__(self, **settings: Any) -> None:
-        del settings  # the same values are read, typed, from config.hydra.sweeper in setup()
+        known = {f.name for f in fields(SweeperConfig)}
+        unknown = sorted(set(settings) - known)
+        if unknown:  # only where hydra.sweeper is an untyped node naming this class
+            from lightning_args.errors import ConfigValueError
+
+            raise ConfigValueError(
+                f"hydra.sweeper.{unknown[0]} is not a setting of {SweeperConfig.__name__}: "
+                f"expected one of {', '.join(sorted(k for k in known if not k.startswith('_')))}"
+                ". Fix: remove it, or choose the sweeper with hydra/sweeper=lightning_args_optuna"
+            )
+        self.settings = SweeperConfig(**settings)
         self._sweep: OptunaSweep | None = None
 
     def setup(
@@ -37,7 +49,10 @@ class LightningArgsOptunaSweeper(Sweeper):
         from hydra_plugins.lightning_args_optuna._impl import OptunaSweep
 
         self._sweep = OptunaSweep(
-            hydra_context=hydra_context, task_function=task_function, config=config
+            settings=self.settings,
+            hydra_context=hydra_context,
+            task_function=task_function,
+            config=config,
         )
 
     def sweep(self, arguments: list[str]) -> Sequence[Sequence[Any]]:
