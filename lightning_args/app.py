@@ -148,7 +148,7 @@ def train(cfg: DictConfig) -> Objective:
 
 def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
     from lightning_args.interrupt import interrupted_by
-    from lightning_args.requeue import REQUEUED, JobRequeued
+    from lightning_args.requeue import JobRequeued
 
     previous = RunRecord.read(run_dir) if (run_dir / RECORD_NAME).is_file() else None
     ckpt_path = _continue_from(cfg, run_dir, previous)
@@ -162,7 +162,7 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
         value = _fit_and_test(cfg, seed, record, ckpt_path, resumed)
     except JobRequeued as requeued:
         if record is not None:
-            record.finish(run_dir, REQUEUED, requeued)
+            record.finish(run_dir, RunStatus.REQUEUED, requeued)
         try:
             requeued.hand_over()  # submitit's handler: requeue this job, exit
         except Exception as refused:  # e.g. no requeue left (max_num_timeout): it ends here

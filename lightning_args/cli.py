@@ -26,7 +26,7 @@ from typing import Any
 
 from lightning_args.errors import LightningArgsError, RecordError, UsageError
 from lightning_args.ownership import holder
-from lightning_args.record import RECORD_NAME, RunStatus, read_record
+from lightning_args.record import RECORD_NAME, RunRecord, RunStatus
 
 
 @dataclass
@@ -34,12 +34,14 @@ class Run:
     """A run directory and what its files say."""
 
     path: Path
-    record: dict[str, Any]
+    #: What its ``run.json`` says (read by :meth:`RunRecord.read`, the one reader); ``None``
+    #: when it cannot be read: the run is listed as ``broken``.
+    record: RunRecord | None
 
     @classmethod
     def read(cls, directory: Path) -> Run:
         """The run in ``directory`` (its ``run.json`` must exist)."""
-        return cls(directory, read_record(directory))
+        return cls(directory, RunRecord.read(directory))
 
     def config(self) -> dict[str, Any]:
         """The composed config (``.hydra/config.yaml``), interpolations left as written."""
@@ -55,25 +57,34 @@ class Run:
         return loaded if isinstance(loaded, dict) else {}
 
     @property
-    def status(self) -> Any:
+    def status(self) -> str:
         """The record's status; ``interrupted`` for a ``running`` one whose writer is gone."""
-        status = self.record.get("status")
+        if self.record is None:
+            return RunStatus.BROKEN.value
+        status = self.record.status
         if status == RunStatus.RUNNING:
             current = holder(self.path)
             if current is None or not current.alive:
                 return RunStatus.INTERRUPTED.value
         return status
 
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.record.metrics if self.record is not None else {}
+
+    @property
+    def overrides(self) -> str:
+        return " ".join(self.record.overrides) if self.record is not None else ""
+
     def row(self, metrics: Sequence[str]) -> dict[str, Any]:
-        objective = self.record.get("objective") or {}
-        values = self.record.get("metrics") or {}
+        record = self.record
         return {
             "run": str(self.path),
             "status": self.status,
-            "overrides": " ".join(self.record.get("overrides") or []),
-            "objective": objective.get("value"),
-            **{name: values.get(name) for name in metrics},
-            "duration_s": self.record.get("duration_s"),
+            "overrides": self.overrides,
+            "objective": record.objective.get("value") if record is not None else None,
+            **{name: self.metrics.get(name) for name in metrics},
+            "duration_s": record.duration_s if record is not None else None,
         }
 
 
@@ -85,7 +96,7 @@ def find_runs(root: Path) -> Iterator[Run]:
             yield Run.read(record.parent)
         except (OSError, RecordError) as error:
             print(f"lightning-args: {error}", file=sys.stderr)
-            yield Run(record.parent, {"status": RunStatus.BROKEN.value})
+            yield Run(record.parent, None)
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -119,7 +130,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         for r in find_runs(root)
         if (args.status is None or r.status == args.status) and _matches(r, where)
     ]
-    metrics = sorted({m for r in runs for m in (r.record.get("metrics") or {})})
+    metrics = sorted({m for r in runs for m in r.metrics})
     shown = [m for m in metrics if args.all or m.startswith(("val/", "test/")) or m == args.sort]
     rows = [r.row(shown) for r in runs]
     if args.sort:
@@ -133,7 +144,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     run = _run(args.run)
     config = (run.path / ".hydra" / "config.yaml").read_text()  # missing: one message, first
-    print(json.dumps(run.record, indent=2))
+    print(json.dumps(run.record.to_dict() if run.record is not None else {}, indent=2))
     current = holder(run.path)
     if current is not None and current.alive:
         print(f"\n# being written by {current.describe()}")
@@ -178,7 +189,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
                 f"{path!r} logged no {args.metric!r} in metrics.csv: expected a metric it logs, "
                 f"e.g. {logged}. Fix: --metric <one of them>"
             )
-        label = f"{run.path.name} {' '.join(run.record.get('overrides') or [])}".strip()
+        label = f"{run.path.name} {run.overrides}".strip()
         axes.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
     axes.set_xlabel("step")
     axes.set_ylabel(args.metric)
@@ -332,7 +343,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     runs = sub.add_parser("runs", help="a table of runs")
     runs.add_argument("root", nargs="?", default="outputs", help="folder of runs (outputs)")
-    runs.add_argument("--status", choices=[s.value for s in RunStatus])
+    runs.add_argument("--status", choices=[s.value for s in RunStatus])  # requeued included
     runs.add_argument("--where", action="append", default=[], metavar="KEY=VALUE")
     runs.add_argument("--sort", metavar="COLUMN", help="e.g. objective, test/acc")
     runs.add_argument("--desc", action="store_true", help="largest first")

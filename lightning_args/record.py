@@ -5,6 +5,12 @@ The record is written when the run starts (``status: running``) and rewritten wh
 sees half a file. A resumed run keeps its record and appends to ``resumes``. It holds what is
 needed to trust and reproduce a result: seed, overrides, code version (git commit and dirty flag)
 and library versions.
+
+:meth:`RunRecord.read` is the one reader of ``run.json`` (the library, ``lightning-args`` and
+:func:`~lightning_args.load_run` all go through it). A record written by a newer version, with
+keys this one does not know, is read: they are kept in :attr:`RunRecord.unknown` and written
+back unchanged when the record is rewritten; a key this version has but the file lacks (an older
+version's record) takes its default.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import platform
 import socket
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
 from importlib import metadata
@@ -79,6 +85,9 @@ class RunRecord:
     pid: int = 0
     #: One entry per continuation: when, from which checkpoint, the status it had, the command.
     resumes: list[dict[str, Any]] = field(default_factory=list)
+    #: Keys of ``run.json`` that this version does not know (a newer one wrote them), as read;
+    #: written back after the known ones.
+    unknown: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def start(
@@ -115,7 +124,7 @@ class RunRecord:
         self.host, self.pid = socket.gethostname(), os.getpid()
         self.write(run_dir)
 
-    def finish(self, run_dir: Path, status: str, error: BaseException | None = None) -> None:
+    def finish(self, run_dir: Path, status: RunStatus, error: BaseException | None = None) -> None:
         """Stamp the end time and final status, and write the record."""
         self.status = status
         self.ended_at = _now()
@@ -129,19 +138,52 @@ class RunRecord:
             self.error = {"type": type(error).__name__, "message": str(error)}
         self.write(run_dir)
 
+    def to_dict(self) -> dict[str, Any]:
+        """What ``run.json`` holds: the known keys in order, then the unknown ones."""
+        data = asdict(self)
+        unknown = data.pop("unknown")
+        return {**data, **unknown}
+
     def write(self, run_dir: Path) -> None:
         """Write ``run.json`` atomically (a temporary file, then a rename)."""
-        atomic_write(run_dir / RECORD_NAME, json.dumps(asdict(self), indent=2) + "\n")
+        atomic_write(run_dir / RECORD_NAME, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def read(cls, run_dir: Path) -> RunRecord:
-        """Read the record of ``run_dir``; :class:`RecordError` names it when it is broken."""
+        """Read the record of ``run_dir``; :class:`RecordError` names it when it is broken.
+
+        Keys this version does not know are kept in :attr:`unknown` (inside ``git`` they are
+        dropped); a known key of the wrong shape (``metrics`` not a mapping...) is refused.
+        """
         data = read_record(run_dir)
+        known = _fields(cls) - {"unknown"}
+        unknown = {key: data.pop(key) for key in list(data) if key not in known}
         git = data.pop("git", None)
+        wrong = [
+            key for key, kind in _SHAPES.items() if key in data and not isinstance(data[key], kind)
+        ]
+        if wrong or not isinstance(git, dict | None):
+            found = ", ".join(f"{k} is a {type(data[k]).__name__}" for k in wrong) or (
+                f"git is a {type(git).__name__}"
+            )
+            raise _broken(run_dir, f"its fields are not a run record's ({found})")
         try:
-            return cls(**data, git=GitInfo(**git) if git else None)
+            commit = {k: v for k, v in git.items() if k in _fields(GitInfo)} if git else None
+            return cls(**data, git=GitInfo(**commit) if commit else None, unknown=unknown)
         except TypeError as error:
             raise _broken(run_dir, f"its fields are not a run record's ({error})") from None
+
+
+def _fields(kind: type) -> set[str]:
+    return {f.name for f in fields(kind)}
+
+
+#: The record's keys that hold a list or a mapping, and which.
+_SHAPES: dict[str, type] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in fields(RunRecord)
+    if f.default_factory is not MISSING and f.name != "unknown"
+}
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:

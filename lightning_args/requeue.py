@@ -34,7 +34,6 @@ from lightning_args.record import RunStatus
 _log = logging.getLogger(__name__)
 
 CHECKPOINT = Path("checkpoints") / "requeue.ckpt"
-REQUEUED = RunStatus.REQUEUED  # run.json's status while the job waits to come back
 
 Handler = Callable[[int, FrameType | None], Any]
 
@@ -155,7 +154,7 @@ class OnceRanksMeet(pl.Callback):
 def requeue_checkpoint(run_dir: Path, status: str | None) -> Path | None:
     """The checkpoint a requeued run continues from: its own, when its record says requeued."""
     path = run_dir / CHECKPOINT
-    return path if status == REQUEUED and path.is_file() else None
+    return path if status == RunStatus.REQUEUED and path.is_file() else None
 
 
 def cluster_plugins() -> list[Any]:
