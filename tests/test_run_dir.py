@@ -173,3 +173,19 @@ def test_lightning_args_reads_records_through_run_record(
         cli.parser().parse_args(["runs", "--status", "nope"])
     offered = capsys.readouterr().err.split("choose from")[1]
     assert [s.value for s in RunStatus if s.value in offered] == [s.value for s in RunStatus]
+
+
+@pytest.mark.parametrize("module", ["app", "resume", "requeue", "cli", "runs", "ownership"])
+def test_run_statuses_are_spelled_only_by_run_status(module: str) -> None:
+    """No ``"completed"`` or ``"requeued"`` in the modules that write or read statuses: each
+    says ``RunStatus.X`` (docstrings and messages may use the words in sentences)."""
+    import ast
+
+    source = (REPO / "lightning_args" / f"{module}.py").read_text()
+    statuses = {s.value for s in RunStatus}
+    literals = [
+        (node.lineno, node.value)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and node.value in statuses
+    ]
+    assert literals == []
