@@ -214,19 +214,19 @@ class PreFlight(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._refuse(lambda: preflight(config))
+        self._refuse(lambda: preflight(config), config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # The sweep's overrides are not applied yet (one may set a missing value), and jobs may
         # run elsewhere (a Slurm launcher): each job checks the rest itself, in train().
-        self._refuse(lambda: _check_output_root(config))
+        self._refuse(lambda: _check_output_root(config), config)
 
     @staticmethod
-    def _refuse(check: Callable[[], Any]) -> None:
+    def _refuse(check: Callable[[], Any], config: DictConfig) -> None:
         try:
             check()
-        except LightningArgsError as refused:
-            raise PreflightFailed(refused) from None
+        except Exception as refused:  # Hydra would make any Exception a warning and go on
+            raise PreflightFailed(explain(refused, config)) from None
 
 
 def preflight(cfg: DictConfig) -> None:
@@ -629,7 +629,9 @@ def _hydra_overrides() -> list[str]:
 
     if not HydraConfig.initialized():
         return []
-    return list(HydraConfig.get().overrides.task)
+    # As typed: an override holding "${...}" is text here, not an interpolation to resolve.
+    overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
+    return [str(o) for o in overrides] if isinstance(overrides, list) else []
 
 
 def _code_dir() -> Path:

@@ -401,12 +401,38 @@ def _omegaconf(error: BaseException, key: str | None, cfg: Any) -> LightningArgs
 
     if not isinstance(error, OmegaConfBaseException):
         return None
-    full_key = getattr(error, "full_key", None) or key or "<root>"
+    full_key = getattr(error, "full_key", None) or key or _holding(cfg, str(error)) or "<root>"
     # OmegaConf appends full_key / object_type lines to its message: its first line is the news.
     return ConfigValueError(
         f"config key '{full_key}': {_first_line(str(error))}.\n"
         f"  Fix: correct {full_key} (`python train.py --cfg job` shows the composed config)"
     )
+
+
+def _holding(cfg: Any, message: str) -> str | None:
+    """The key whose value, as written, holds the interpolation ``message`` names
+    ("Interpolation key 'oops' not found"): an error raised resolving the whole config has no
+    ``full_key`` of its own."""
+    from omegaconf import DictConfig, OmegaConf
+
+    found = re.search(r"Interpolation key '([^']+)'", message)
+    if found is None or not isinstance(cfg, DictConfig):
+        return None
+    needle = "${" + found.group(1)
+
+    def walk(node: Any, prefix: str) -> str | None:
+        if isinstance(node, str):
+            return prefix if needle in node else None
+        if isinstance(node, dict):
+            items: list[tuple[Any, Any]] = list(node.items())
+        elif isinstance(node, list):
+            items = list(enumerate(node))
+        else:
+            return None
+        hits = (walk(value, f"{prefix}.{name}" if prefix else str(name)) for name, value in items)
+        return next((hit for hit in hits if hit), None)
+
+    return walk(OmegaConf.to_container(cfg, resolve=False), "")
 
 
 def _unknown(error: BaseException, key: str | None, what: str) -> LightningArgsError:

@@ -76,11 +76,16 @@ ROWS: list[Row] = [
     Row("run-dir-under-a-file", "train", ("hydra.run.dir={ws}/notes.txt/run",), 1,
         ("hydra.run.dir=", "is a file", "Fix:")),
     Row("missing-group", "train", ("~model",), 1, ("missing required value: model", "Fix:")),
+    Row("output-root-broken-interpolation", "train", ("paths.output_root=${{oops}}",), 1,
+        ("config key 'paths.output_root'", "'oops' not found", "Fix:")),
     # --- train.py, composition ---------------------------------------------------------------
     Row("misspelt-key", "train", ("trainer.max_epoch=3",), 1,
         ("trainer.max_epoch", "Fix: trainer.max_epochs=3")),
     Row("wrong-type", "train", ("optimizer.lr=abc",), 1, ("optimizer.lr", "Fix:")),
     Row("unknown-option", "train", ("model=mpl",), 1, ("'mpl'", "Fix: model=mlp")),
+    Row("broken-interpolation", "train", ("optimizer.lr=${{oops}}", *SHORT), 1,
+        ("config key 'optimizer.lr'", "'oops' not found", "Fix:"), creates_run=True,
+        recorded=True),
     # --- train.py, the job: torch's and Lightning's refusals, memory, NaN ---------------------
     Row("negative-lr", "train", ("optimizer.lr=-1", *SHORT), 1,
         ("optimizer.lr=-1", "Invalid learning rate", "Fix: optimizer.lr="),
