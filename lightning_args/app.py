@@ -27,7 +27,6 @@ from lightning_args.errors import (
     AcceleratorError,
     CheckpointError,
     ConfigValueError,
-    LightningArgsError,
     MissingValueError,
     NonFiniteLossError,
     OutputRootError,
@@ -80,7 +79,7 @@ def main(
         register()
         hydra_main = hydra.main(
             config_path=config_path, config_name=config_name, version_base=version_base
-        )(_bounded(task))
+        )(task)
 
         @functools.wraps(task)
         def entry() -> R | None:
@@ -92,22 +91,6 @@ def main(
         return entry
 
     return decorator
-
-
-def _bounded(task: Callable[[DictConfig], R]) -> Callable[[DictConfig], R]:
-    """``task`` whose exceptions leave as lightning_args errors: inside the job, so that a sweeper
-    records (and logs) the same message that a single run prints."""
-
-    @functools.wraps(task)
-    def bounded(cfg: DictConfig) -> R:
-        try:
-            return task(cfg)
-        except Exception as error:
-            if full_error() or isinstance(error, LightningArgsError):
-                raise
-            raise explain(error, cfg) from None
-
-    return bounded
 
 
 Objective = float | tuple[float, ...]

@@ -17,6 +17,13 @@ future Hydra), which costs only the improvement, never correctness.
 - :func:`job_error` / :func:`failed_job`: a failed job's exception is ``JobReturn``'s private
   field ``_return_value`` (its ``return_value`` property re-raises it), checked on hydra-core
   1.3.2 to 1.3.8.
+
+With :func:`friendly_errors`, the error boundary: a pre-flight refusal
+(:class:`~lightning_args.errors.PreflightFailed`, raised by a callback) is reported like any
+other, an exception that is neither ours nor one of Hydra's one-line composition messages is
+explained (:func:`lightning_args.hydra_errors.explain`), and ``JobReturn.return_value`` no longer
+writes "Error executing job with overrides: [...]" before re-raising. :func:`shown_configs`
+wraps four methods of ``hydra._internal.hydra.Hydra`` for ``--help`` and ``--cfg``.
 """
 
 from __future__ import annotations
