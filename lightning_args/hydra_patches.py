@@ -23,7 +23,7 @@ With :func:`friendly_errors`, the error boundary: a pre-flight refusal
 other, an exception that is neither ours nor one of Hydra's one-line composition messages is
 explained (:func:`lightning_args.hydra_errors.explain`), and ``JobReturn.return_value`` no longer
 writes "Error executing job with overrides: [...]" before re-raising. :func:`shown_configs`
-wraps four methods of ``hydra._internal.hydra.Hydra`` for ``--help`` and ``--cfg``.
+wraps six methods of ``hydra._internal.hydra.Hydra`` for ``--help``, ``--cfg`` and ``--info``.
 """
 
 from __future__ import annotations
@@ -188,8 +188,8 @@ INTERNAL_GROUPS = ("schema", "search_space")
 @contextmanager
 def shown_configs() -> Iterator[None]:
     """While active, Hydra's ``--help`` lists only the groups a user chooses from (not
-    :data:`INTERNAL_GROUPS`), and ``--cfg``/``--help`` (with ``--resolve`` too) show a config
-    whose ``paths.run_dir`` is the directory a run would get, which they do not create.
+    :data:`INTERNAL_GROUPS`), and ``--cfg``/``--help``/``--info`` (with ``--resolve`` too) show
+    a config whose ``paths.run_dir`` is the directory a run would get, which they do not create.
 
     Outside a job, ``${hydra:runtime.output_dir}`` is ``None`` (Hydra sets it when a job starts),
     so resolving ``paths.run_dir`` failed with a traceback.
@@ -226,6 +226,8 @@ def shown_configs() -> Iterator[None]:
         _replaced(Hydra, "get_sanitized_cfg", sanitizing),
         _replaced(Hydra, "show_cfg", dry),
         _replaced(Hydra, "app_help", dry),
+        _replaced(Hydra, "show_info", dry),
+        _replaced(Hydra, "hydra_help", dry),
     ):
         yield
 
@@ -242,4 +244,6 @@ def _fill_output_dir(cfg: Any) -> None:
         return
     with flag_override(cfg.hydra, ["struct", "readonly"], [False, False]):
         cfg.hydra.runtime.output_dir = os.path.abspath(str(run_dir))
-    HydraConfig.instance().set_config(cfg)
+    readonly = cfg.hydra._get_node_flag("readonly")
+    HydraConfig.instance().set_config(cfg)  # for ${hydra:...}; it makes cfg.hydra read-only
+    OmegaConf.set_readonly(cfg.hydra, readonly)  # as the caller had it (--cfg hydra edits it)

@@ -343,3 +343,13 @@ def test_cfg_job_resolve_shows_the_run_directory_it_does_not_create(tmp_path: Pa
     paths = yaml.safe_load(result.stdout)["paths"]
     assert paths["run_dir"].startswith(str(tmp_path / "outputs" / "runs") + "/")
     assert not (tmp_path / "outputs").exists()  # showing a config is no run
+
+
+@pytest.mark.parametrize(
+    "flags", [("--cfg", "hydra", "--resolve"), ("--cfg", "all", "--resolve"), ("--info",)]
+)
+def test_showing_a_config_creates_no_run_directory(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    result = run_app(*flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "runtime" in result.stdout or "Config search path" in result.stdout, result.stdout
+    assert not (tmp_path / "outputs").exists()
