@@ -58,8 +58,18 @@ test: lint typecheck docs unit  ## static checks, the docs, then the whole test 
 
 setup: $(STAMP)  ## only create this interpreter's environment
 
-unit: $(STAMP)
-	$(PY) -m pytest $(ARGS)
+# Tests run in parallel (pytest-xdist, one worker per core: WORKERS=0 runs them in this process);
+# tests sharing a service are grouped onto one worker (tests/marks.py). test-fast is the edit
+# loop: the unmarked tests only, none of which starts a process (tests/marks.py checks that).
+WORKERS ?= auto
+FAST_MARKS := not slow and not slurm and not postgres and not root
+
+unit: $(STAMP)  ## the whole test suite (ARGS= passes pytest options)
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup $(ARGS)
+
+.PHONY: test-fast
+test-fast: $(STAMP)  ## the fast tests: everything unmarked, in parallel
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup -m "$(FAST_MARKS)" $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import pytest
@@ -12,40 +11,99 @@ import torch
 
 from lightning_args.cache import cache_key, cached
 from lightning_args.demos import DigitsDataModule
+from tests.helpers import start_app
 
 BUILDER = """
-import json, os, sys, time, torch
+import contextlib, json, os, sys, time, torch
+import lightning_args.cache
 from lightning_args.cache import cached
 
-cache_dir, log = sys.argv[1], sys.argv[2]
+cache_dir, log, lock = sys.argv[1], sys.argv[2], sys.argv[3] == "lock"
+if not lock:  # the control: the same processes without the builders' lock
+    lightning_args.cache._locked = lambda path: contextlib.nullcontext()
+
+def write(line):
+    with open(log, "a") as f:  # one short append per line: lines never interleave
+        f.write(line + "\\n")
 
 def build():
-    with open(log, "a") as f:
-        f.write(f"build {os.getpid()}\\n")
-    time.sleep(1.0)  # long enough for every process to want the entry at once
-    return {"x": torch.arange(1000), "meta": {"n": 1000}}
+    write(f"build {os.getpid()} {time.time()}")
+    time.sleep(1.0)  # the others ask for the entry meanwhile (the test checks that they did)
+    value = {"x": torch.arange(1000), "meta": {"n": 1000}}
+    write(f"built {os.getpid()} {time.time()}")
+    return value
 
+print("ready", flush=True)
+sys.stdin.readline()  # the start signal, given to every process at once
+write(f"want {os.getpid()} {time.time()}")
 value = cached(build, key={"kind": "slow"}, cache_dir=cache_dir)
-print(json.dumps({"sum": int(value["x"].sum()), "n": value["meta"]["n"]}))
+print(json.dumps({"sum": int(value["x"].sum()), "n": value["meta"]["n"]}), flush=True)
 """
 
 
+def build_together(tmp_path: Path, *, lock: bool, processes: int = 4) -> dict[str, list[float]]:
+    """Start ``processes`` processes that ask the cache for one entry at the same moment (each
+    waits, imports done, for a start signal sent to all at once); the times each logged, by
+    event (``want``, ``build``, ``built``)."""
+    script, log = tmp_path / "builder.py", tmp_path / "builds.log"
+    script.write_text(BUILDER)
+    procs, signals, outputs = [], [], []
+    for _ in range(processes):
+        child_in, signal = os.pipe()
+        output, child_out = os.pipe()
+        with os.fdopen(child_in, "rb") as stdin, os.fdopen(child_out, "wb") as stdout:
+            procs.append(
+                start_app(
+                    str(tmp_path / "cache"),
+                    str(log),
+                    "lock" if lock else "no-lock",
+                    cwd=tmp_path,
+                    script=script,
+                    stdin=stdin,
+                    stdout=stdout,
+                )
+            )
+        signals.append(os.fdopen(signal, "wb"))
+        outputs.append(os.fdopen(output, "rb"))
+    try:
+        assert [out.readline() for out in outputs] == [b"ready\n"] * processes
+        for go in signals:  # the barrier: nobody asks before everybody is ready
+            go.write(b"go\n")
+        for go in signals:
+            go.flush()
+        results = [json.loads(out.readline() or "null") for out in outputs]
+        assert [p.wait(timeout=120) for p in procs] == [0] * processes
+    finally:
+        for stream in (*signals, *outputs):
+            stream.close()
+        for proc in procs:
+            proc.kill()
+    assert results == [{"sum": 499500, "n": 1000}] * processes  # every process got the value
+    events: dict[str, list[float]] = {"want": [], "build": [], "built": []}
+    for line in log.read_text().splitlines():
+        event, _, when = line.split()
+        events[event].append(float(when))
+    assert len(events["want"]) == processes
+    return events
+
+
+@pytest.mark.slow
 def test_concurrent_processes_build_an_entry_once_and_all_read_it(tmp_path: Path) -> None:
-    log = tmp_path / "builds.log"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", BUILDER, str(tmp_path / "cache"), str(log)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
-    assert all(p.returncode == 0 for p in procs)
-    assert outputs == [{"sum": 499500, "n": 1000}] * 4
-    assert len(log.read_text().splitlines()) == 1  # one builder, three readers
+    events = build_together(tmp_path, lock=True)
+    assert len(events["build"]) == 1  # one builder, three readers
+    # Contention happened: every process asked while the one build was still running.
+    assert max(events["want"]) < events["built"][0], events
     (entry,) = [p for p in (tmp_path / "cache").glob("data-*") if p.is_dir()]
     assert sorted(p.name for p in entry.iterdir()) == ["data.pt", "meta.json"]  # no temp files
+
+
+@pytest.mark.slow
+def test_control_without_the_lock_the_same_processes_build_it_several_times(
+    tmp_path: Path,
+) -> None:
+    events = build_together(tmp_path, lock=False)
+    assert max(events["want"]) < min(events["built"]), events  # the same contention
+    assert len(events["build"]) > 1  # so the test above can fail
 
 
 def test_a_corrupted_entry_is_detected_and_rebuilt(

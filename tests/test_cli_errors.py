@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_app, run_dirs
+from tests.helpers import run_app, run_dirs
+
+# Every test starts Python processes; one worker runs them all, so the finished run of the
+# module's fixture is trained once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cli_errors")]
 
 CASES = [
     pytest.param(

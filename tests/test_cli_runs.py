@@ -11,19 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_app, run_dirs
+from tests.helpers import run_app, run_dirs, run_python
 
-pytestmark = pytest.mark.slow
+# One worker runs them all: the workspace's three runs are trained once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cli_runs")]
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_args.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python("-m", "lightning_args.cli", *args, cwd=cwd, timeout=60)
 
 
 @pytest.fixture(scope="module")

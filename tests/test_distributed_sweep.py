@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy
 
 from lightning_args.sweep.storage import lock_kind, open_storage
-from tests.conftest import REPO, run_app, service
+from tests.helpers import REPO, run_app, service
 from tests.test_sweeper import configurations, make_app
 
 SERVER = REPO / "scripts" / "postgres-server"
@@ -67,6 +67,7 @@ def environment(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONWARNINGS": "ignore", **extra}
 
 
+@pytest.mark.slow
 def test_four_sweepers_share_one_budget_of_forty_trials(tmp_path: Path, storage_url: str) -> None:
     app = make_app(tmp_path / "app")
     name = f"distributed_{uuid.uuid4().hex[:8]}"
@@ -169,11 +170,13 @@ def test_each_storage_gets_its_own_kind_of_lock(url: str, kind: str) -> None:
     assert lock_kind(url) == kind
 
 
+@pytest.mark.slow
 def test_the_budget_lock_excludes_other_processes(tmp_path: Path, storage_url: str) -> None:
     assert increments(storage_url, tmp_path / "counter") == 4 * 15
     assert not list((tmp_path / "shared").glob("*.lock"))  # every lock file was released
 
 
+@pytest.mark.slow
 def test_without_a_lock_the_contention_test_would_fail(tmp_path: Path) -> None:
     # The control: sqlite takes no lock, and the same processes lose updates.
     url = f"sqlite:///{tmp_path / 'x.db'}"
@@ -205,14 +208,17 @@ def other_host(app: Path, *overrides: str, host: str = "host-a") -> subprocess.P
     )
 
 
+GRACE_S = 2.0
+
+
 def sweep_args(app: Path, name: str) -> list[str]:
-    """Three trials, trial 0 slow; heartbeats every 0.2 s, stale after 2 s."""
+    """Three trials, trial 0 slow; heartbeats every 0.2 s, stale after :data:`GRACE_S`."""
     return [
         "x=interval(0,1)",
         "hydra.sweeper.n_trials=3",
         "slow_trial=0",
         "hydra.sweeper.heartbeat_interval=0.2",
-        "hydra.sweeper.grace_period=2",
+        f"hydra.sweeper.grace_period={GRACE_S}",
         f"hydra.sweeper.storage='{app / 'shared' / 'study.journal'}'",
         f"hydra.sweeper.study_name={name}",
         f"hydra.sweep.dir='{app / 'sweep'}'",
@@ -237,6 +243,18 @@ def running_trial(app: Path, name: str, timeout: float = 60) -> optuna.trial.Fro
     raise AssertionError("no trial started")
 
 
+def trial_of(app: Path, name: str, number: int) -> optuna.trial.FrozenTrial:
+    storage = open_storage(str(app / "shared" / "study.journal"))
+    (trial,) = [
+        t
+        for t in optuna.load_study(study_name=name, storage=storage).get_trials()
+        if t.number == number
+    ]
+    return trial
+
+
+@pytest.mark.root
+@pytest.mark.slow
 def test_a_dead_sweepers_trial_on_another_machine_is_taken_over_after_the_grace_period(
     tmp_path: Path,
 ) -> None:
@@ -247,7 +265,9 @@ def test_a_dead_sweepers_trial_on_another_machine_is_taken_over_after_the_grace_
     assert lost.user_attrs["sweeper_host"] == "host-a"
     os.killpg(dead.pid, signal.SIGKILL)  # the machine is gone: nobody on it will restart
     dead.wait()
-    time.sleep(2.5)  # past the grace period
+    # Past the grace period, counted from the last heartbeat the dead sweeper wrote.
+    last = float(trial_of(app, name, lost.number).user_attrs["sweeper_heartbeat"])
+    time.sleep(max(0.0, last + GRACE_S - time.time()) + 0.1)
 
     here = run_app(
         "-m",
@@ -267,11 +287,18 @@ def test_a_dead_sweepers_trial_on_another_machine_is_taken_over_after_the_grace_
     assert any(t.params == lost.params for t in complete)  # its values ran again
 
 
+@pytest.mark.root
+@pytest.mark.slow
 def test_a_live_sweeper_on_another_machine_keeps_its_trial(tmp_path: Path) -> None:
     app = make_app(tmp_path / "app")
     name = f"alive_{uuid.uuid4().hex[:8]}"
-    remote = other_host(app, *sweep_args(app, name), "slow_sleep=5")
+    remote = other_host(app, *sweep_args(app, name), "slow_sleep=8")
     slow = running_trial(app, name)
+    # This sweeper starts once host-a's trial has run longer than the grace period (and it
+    # runs 8 s): a trial judged by its age rather than its heartbeat would be taken.
+    started = slow.datetime_start
+    assert started is not None
+    time.sleep(max(0.0, started.timestamp() + GRACE_S - time.time()) + 0.1)
     # Two trials of 1.5 s here: this sweeper still claims trials when host-a's has run longer
     # than the grace period.
     here = run_app(

@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +33,7 @@ from lightning_args.errors import DiskFullError, StorageError
 from lightning_args.loggers import trim_metrics
 from lightning_args.sweep.journal import repair_journal
 from lightning_args.sweep.storage import open_storage
-from tests.conftest import REPO, read_record, run_app
+from tests.helpers import REPO, cli, read_record, run_app
 from tests.test_sweeper import make_app, summary, sweep
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -402,14 +401,7 @@ def test_a_resumed_run_drops_a_torn_last_row_of_metrics(tmp_path: Path) -> None:
     # The last row cut one character into its step: a row that no real step logged.
     cut = len(",".join(last.split(",")[:step])) + 2
     metrics.write_bytes(text[: len(text) - len(last) - 2].encode() + last[:cut].encode())
-    resumed = subprocess.run(
-        [sys.executable, "-m", "lightning_args.cli", "resume", str(run), "trainer.max_epochs=3"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        cwd=REPO,
-    )
+    resumed = cli("resume", str(run), "trainer.max_epochs=3", cwd=REPO, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     log = resumed.stdout + resumed.stderr + (run / "train.log").read_text()
     assert "its last row was cut mid-line" in log

@@ -12,7 +12,7 @@ import torch
 from lightning_args.demos import GAN, DigitsDataModule
 from lightning_args.demos.gan import image_grid, mmd2, save_png
 from lightning_args.optim import Optimization, OptimizerSpec
-from tests.conftest import quiet_trainer, read_record, run_app, run_dirs
+from tests.helpers import quiet_trainer, read_record, run_app, run_dirs
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,7 @@ def test_mmd_is_near_zero_for_held_out_real_digits(digits: dict[str, torch.Tenso
     assert abs(float(mmd2(digits["train"][:512], digits["val"]))) < 0.01
 
 
+@pytest.mark.slow  # two minutes of training: the assertion is about what it learned
 def test_a_trained_generator_is_far_better_than_noise(
     digits: dict[str, torch.Tensor], tmp_path: Path
 ) -> None:

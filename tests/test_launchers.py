@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import lightning_args
-from tests.conftest import CONF, REPO, run_app
+from tests.helpers import CONF, REPO, run_app
 
 LAUNCHERS = [
     ("local", "hydra._internal.core_plugins.basic_launcher.BasicLauncher"),
@@ -85,6 +85,7 @@ def test_gpus_launcher_composes_one_device_per_worker() -> None:
     assert callback.devices == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("visible", "devices"), [(None, {"0", "1"}), ("5,7,9", {"5", "7"})])
 def test_each_gpu_job_sees_only_its_own_device(
     tmp_path: Path, visible: str | None, devices: set[str]

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow  # every test starts Python processes
 
 HEAVY = ("torch", "lightning", "optuna", "sklearn")
 

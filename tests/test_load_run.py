@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import DictConfig
+from hydra import compose, initialize_config_dir
 
 import lightning_args
 from lightning_args.demos import Classifier, DigitsDataModule
+from tests.helpers import CONF
 
-Compose = Callable[..., DictConfig]
+# One worker runs them all: the run is trained once.
+pytestmark = pytest.mark.xdist_group("load_run")
 
 
-@pytest.fixture
-def finished_run(compose_app: Compose) -> Path:
-    cfg = compose_app("trainer.enable_progress_bar=false", "trainer.max_epochs=2")
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished run for the module's tests, which read it (or copy it first)."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    lightning_args.register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                f"paths.run_dir={run}",
+                "trainer=debug",
+                "trainer.enable_progress_bar=false",
+                "trainer.max_epochs=2",
+            ],
+        )
     lightning_args.train(cfg)
-    return Path(cfg.paths.run_dir)
+    return run
 
 
 def test_load_run_gives_module_data_and_config(finished_run: Path, tmp_path: Path) -> None:

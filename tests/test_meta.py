@@ -12,7 +12,7 @@ from torch import nn
 from lightning_args.demos import SinusoidMetaLearner, SinusoidTasks
 from lightning_args.demos.meta import adapt, regressor, sinusoid_tasks
 from lightning_args.optim import Optimization, OptimizerSpec
-from tests.conftest import quiet_trainer, read_record, run_app, run_dirs
+from tests.helpers import quiet_trainer, read_record, run_app, run_dirs
 
 
 def _meta_learn(algorithm: str, tmp_path: Path) -> SinusoidMetaLearner:
@@ -40,6 +40,7 @@ def _loss_after_adapting(net: nn.Module, tasks: dict[str, torch.Tensor], steps: 
     return float(torch.stack(losses).mean())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["fomaml", "reptile"])
 def test_meta_learned_init_adapts_to_unseen_tasks_far_better(
     algorithm: str, tmp_path: Path

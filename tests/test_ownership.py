@@ -1,7 +1,8 @@
 """A run directory has one owner (#23): no silent overwrite, never two writers.
 
 The concurrent cases start their processes through :data:`SYNCED`, which does the slow imports
-first and then waits for one shared moment, so that both reach the run directory together. Its
+first and then waits for the start signal that both get at once (``run_together``), so that
+both reach the run directory together. Its
 ``NO_CLAIM=1`` removes the guard (the control): the same test then sees both writing.
 """
 
@@ -23,11 +24,12 @@ import pytest
 import lightning_args
 from lightning_args import RunBusyError, RunExistsError
 from lightning_args.ownership import LOCK_NAME, acquire, check_reuse, claimed, holder
-from tests.conftest import REPO, read_record, run_app
+from tests.helpers import READY, REPO, read_record, run_app, run_together
 from tests.test_resume import cli, kill_after_saves
 
-SYNCED = """
-import contextlib, os, runpy, sys, time
+SYNCED = (
+    """
+import contextlib, os, runpy, sys
 import lightning.pytorch, torch, lightning_args.app, lightning_args.cli  # the slow part first
 if os.environ.get("NO_CLAIM"):  # the control: the same run without its guard
     import lightning_args.app as app, lightning_args.ownership as own
@@ -38,38 +40,24 @@ if os.environ.get("NO_CLAIM"):  # the control: the same run without its guard
     app.claimed = lambda run_dir: contextlib.nullcontext()
     import lightning_args.resume as resume
     resume.claimed = app.claimed
-time.sleep(max(0.0, float(os.environ["START_AT"]) - time.time()))
+"""
+    + READY
+    + """
 what, sys.argv = sys.argv[1], sys.argv[1:]
 if what.startswith("lightning_args"):
     runpy.run_module(what, run_name="__main__")
 else:
     runpy.run_path(what, run_name="__main__")
 """
+)
 
 
 def synced(
     *commands: list[str], cwd: Path, guard: bool = True
 ) -> list[subprocess.CompletedProcess[str]]:
     """Run ``commands`` (each ``[script or module, args...]``) so that they start together."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "START_AT": str(time.time() + 25)}
-    if not guard:
-        env["NO_CLAIM"] = "1"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", SYNCED, *command],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for command in commands
-    ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return results
+    env = {} if guard else {"NO_CLAIM": "1"}
+    return run_together(SYNCED, *commands, cwd=cwd, env=env, timeout=300)
 
 
 def digest(run: Path) -> dict[str, str]:
@@ -92,6 +80,7 @@ def duplicated_steps(run: Path) -> list[tuple[str, str]]:
 # -- in one process and its children: the claim itself ------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_claim_is_exclusive_between_processes_and_reentrant_within_one(tmp_path: Path) -> None:
     run = tmp_path / "run"
     with claimed(run), claimed(run):  # the same process may enter again (train inside resume)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import optuna
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_app
+from tests.helpers import REPO, run_app, run_python
 
 pytestmark = pytest.mark.slow
 
@@ -82,8 +81,7 @@ def test_classifier_sweep_on_joblib_prunes_and_reports(tmp_path: Path) -> None:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "lightning_args.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO)
+    return run_python("-m", "lightning_args.cli", *args, cwd=REPO, timeout=120)
 
 
 def test_gan_sweep_minimises_mmd_over_its_own_space(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import yaml
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 
-from tests.conftest import Result, run_app
+from tests.helpers import Result, run_app, run_python
 
 APP = """
 import json, math, os, time
@@ -166,6 +166,7 @@ def test_the_plugin_is_discovered_under_its_own_name() -> None:
     assert "optuna.yaml" not in sweepers  # the upstream plugin's name stays free
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_its_budget_and_writes_a_summary(app: Path) -> None:
     result = sweep(app)
     assert result.returncode == 0, result.stderr
@@ -185,6 +186,7 @@ def test_a_sweep_runs_its_budget_and_writes_a_summary(app: Path) -> None:
     assert (app / "sweep" / "optimization_results.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_rerunning_continues_the_study_up_to_the_total(app: Path) -> None:
     assert sweep(app, "hydra.sweeper.n_trials=3").returncode == 0
     first = {p.name: p.stat().st_mtime_ns for p in (app / "sweep").glob("[0-9]*/.hydra/*")}
@@ -200,6 +202,7 @@ def test_rerunning_continues_the_study_up_to_the_total(app: Path) -> None:
     assert len(set(configurations(study(app).get_trials()))) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
 def test_a_killed_sweep_resumes_without_rerunning_finished_trials(app: Path, sampler: str) -> None:
     env = {**os.environ, "RUN_LOG": str(app / "runs.jsonl"), "PYTHONWARNINGS": "ignore"}
@@ -260,6 +263,7 @@ FINITE = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("redraws", [10, 0])
 def test_a_finite_space_ends_when_each_configuration_ran_once(app: Path, redraws: int) -> None:
     # max_redraws=0: after one repeat the sweeper queues a configuration that no trial has.
@@ -290,6 +294,7 @@ def test_a_finite_space_ends_when_each_configuration_ran_once(app: Path, redraws
     assert len(study(app).get_trials()) == len(trials)
 
 
+@pytest.mark.slow
 def test_values_a_user_queued_run_even_when_an_earlier_trial_had_them(app: Path) -> None:
     assert sweep(app, "hydra.sweeper.n_trials=2").returncode == 0
     first = study(app).get_trials()[0]
@@ -302,6 +307,7 @@ def test_values_a_user_queued_run_even_when_an_earlier_trial_had_them(app: Path)
     assert len(runs(app)) == 3
 
 
+@pytest.mark.slow
 def test_failures_are_recorded_and_the_sweep_goes_on(app: Path) -> None:
     result = sweep(
         app,
@@ -325,6 +331,7 @@ def test_failures_are_recorded_and_the_sweep_goes_on(app: Path) -> None:
     assert s["trials"]["COMPLETE"] == 8 - len(failed)
 
 
+@pytest.mark.slow
 def test_too_many_failures_stop_the_sweep_with_a_clear_error(app: Path) -> None:
     result = sweep(app, "fail_above=-1", "hydra.sweeper.max_failure_rate=0.25")
     assert result.returncode == 1
@@ -336,6 +343,7 @@ def test_too_many_failures_stop_the_sweep_with_a_clear_error(app: Path) -> None:
     assert summary(app)["trials"]["FAIL"] == 2
 
 
+@pytest.mark.slow
 def test_option_spaces_are_sampled_only_when_the_option_is_chosen(app: Path) -> None:
     result = sweep(app, "encoder=choice(a,b)", "hydra.sweeper.n_trials=10")
     assert result.returncode == 0, result.stderr
@@ -357,6 +365,7 @@ def test_option_spaces_are_sampled_only_when_the_option_is_chosen(app: Path) -> 
             assert by_num[trial.number]["size"] == trial.params["encoder.size"]
 
 
+@pytest.mark.slow
 def test_multi_objective_studies_report_a_pareto_front(app: Path) -> None:
     result = sweep(
         app,
@@ -375,6 +384,7 @@ def test_multi_objective_studies_report_a_pareto_front(app: Path) -> None:
         assert not any(b != a and b[0] <= a[0] and b[1] <= a[1] for b in values)
 
 
+@pytest.mark.slow
 def test_nothing_to_tune_runs_the_task_once(app: Path) -> None:
     result = sweep(app, "hydra.sweeper.params=null", "hydra.sweeper.search_space_group=null")
     assert result.returncode == 0, result.stderr
@@ -400,6 +410,7 @@ BAD_INPUT = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("overrides", "names", "fix"), BAD_INPUT, ids=[b[0][0] for b in BAD_INPUT])
 def test_bad_input_fails_before_any_job_and_leaves_the_study_intact(
     app: Path, overrides: list[str], names: str, fix: str
@@ -416,6 +427,7 @@ def test_bad_input_fails_before_any_job_and_leaves_the_study_intact(
     assert journal.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_a_bad_key_in_an_options_space_fails_before_any_job(app: Path) -> None:
     (app / "conf" / "search_space" / "encoder" / "a.yaml").write_text("sise: choice(1, 2)\n")
     result = sweep(app)
@@ -424,6 +436,7 @@ def test_a_bad_key_in_an_options_space_fails_before_any_job(app: Path) -> None:
     assert runs(app) == []
 
 
+@pytest.mark.slow
 def test_the_job_link_reaches_out_of_process_jobs_through_joblib(app: Path) -> None:
     result = sweep(app, "hydra/launcher=joblib", "hydra.sweeper.n_jobs=2")
     assert result.returncode == 0, result.stderr
@@ -451,11 +464,13 @@ def trials_inside_the_slow_one(app: Path, *overrides: str) -> list[int]:
     ]
 
 
+@pytest.mark.slow
 def test_parallel_trials_start_as_slots_free_without_a_batch_barrier(app: Path) -> None:
     # With two slots, trials 1.. must run (and finish) while the slow trial 0 is running.
     assert len(trials_inside_the_slow_one(app, "slow_sleep=6")) >= 3
 
 
+@pytest.mark.slow
 def test_batched_mode_waits_for_the_slowest_trial(app: Path) -> None:
     # The control for the test above: hydra-optuna-sweeper's batches (batched=true) cannot
     # overlap trial 0 with more than one other trial.
@@ -478,29 +493,21 @@ def test_submitit_local_launcher_runs_trials(app: Path) -> None:
     assert summary(app)["trials"]["COMPLETE"] == 3
 
 
+@pytest.mark.slow
 def test_study_command_prints_the_summary_trials_and_plots(app: Path) -> None:
     assert sweep(app, "hydra.sweeper.n_trials=4").returncode == 0
-    command = [sys.executable, "-m", "lightning_args.cli", "study", "sweep"]
-    table = subprocess.run(command, cwd=app, capture_output=True, text=True, timeout=120)
+    command = ["-m", "lightning_args.cli", "study", "sweep"]
+    table = run_python(*command, cwd=app, timeout=120)
     assert table.returncode == 0, table.stderr
     assert "4 complete" in table.stdout
     assert f"Best: trial {summary(app)['best']['number']}" in table.stdout
     for name in ("history", "importances", "parallel_coordinate"):
         assert (app / "sweep" / "plots" / f"{name}.png").is_file()
-    rows = json.loads(
-        subprocess.run(
-            [*command, "--format", "json", "--no-plots"], cwd=app, capture_output=True, text=True
-        ).stdout
-    )
+    rows = json.loads(run_python(*command, "--format", "json", "--no-plots", cwd=app).stdout)
     assert [r["trial"] for r in rows] == [0, 1, 2, 3]
     assert {r["state"] for r in rows} == {"COMPLETE"}
     assert all(0 <= r["x"] <= 1 and r["run"].endswith(f"sweep/{r['trial']}") for r in rows)
-    missing = subprocess.run(
-        [sys.executable, "-m", "lightning_args.cli", "study", "nowhere"],
-        cwd=app,
-        capture_output=True,
-        text=True,
-    )
+    missing = run_python("-m", "lightning_args.cli", "study", "nowhere", cwd=app)
     assert missing.returncode == 2
     assert "'nowhere' holds no study.journal" in missing.stderr
 
@@ -533,6 +540,7 @@ def test_study_command_without_plots_writes_nothing_into_the_sweep(
     assert sorted(p.name for p in directory.iterdir()) == ["study.journal", "summary.yaml"]
 
 
+@pytest.mark.slow
 def test_optuna_dashboard_opens_the_sweeps_storage_as_it_is(app: Path) -> None:
     assert sweep(app, "hydra.sweeper.n_trials=2").returncode == 0
     with socket.socket() as s:

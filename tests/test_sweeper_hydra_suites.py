@@ -33,6 +33,7 @@ class TestLauncherSuite(LauncherTestSuite):
     test_sweep_with_custom_resolver = None  # type: ignore[assignment]
 
 
+@pytest.mark.slow  # the suite runs its apps as Python processes
 @pytest.mark.parametrize(
     ("task_launcher_cfg", "extra_flags"),
     [

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import lightning_args
 from lightning_args import trust
 from lightning_args.checkpoint import CONFIG_KEY
 from lightning_args.trust import ENV, check_trusted, judge
-from tests.conftest import CONF, REPO
+from tests.helpers import CONF, REPO, cli
 
 
 def train_run(run: Path, *overrides: str) -> Path:
@@ -45,6 +44,10 @@ def train_run(run: Path, *overrides: str) -> Path:
         )
     lightning_args.train(cfg)
     return run
+
+
+# One worker runs them all: the module's real run is trained once.
+pytestmark = pytest.mark.xdist_group("trust")
 
 
 @pytest.fixture(scope="module")
@@ -434,23 +437,10 @@ def test_the_prefix_check_of_before_would_have_run_the_payloads(
         attack.marker.unlink()
 
 
+@pytest.mark.slow
 def test_resume_on_the_command_line_refuses_in_one_message(attack: Attack) -> None:
     _tamper(attack.run, CONFIG_ATTACKS[0][1], attack)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lightning_args.cli",
-            "resume",
-            str(attack.run),
-            "trainer.max_epochs=2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+    proc = cli("resume", str(attack.run), "trainer.max_epochs=2", cwd=REPO, timeout=300)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "model.encoder._target_='torch.utils.cpp_extension.load_inline'" in proc.stderr
