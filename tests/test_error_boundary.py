@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, Result, read_record, run_app, run_dirs
+from tests.helpers import REPO, Result, read_record, run_app, run_dirs
 
 pytestmark = pytest.mark.slow  # every row spawns a process
 

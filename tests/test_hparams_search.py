@@ -14,7 +14,7 @@ import pytest
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from tests.conftest import REPO, read_record, run_app
+from tests.helpers import REPO, read_record, run_app
 
 SEARCH = REPO / "conf" / "hparams_search" / "mnist_optuna.yaml"
 
