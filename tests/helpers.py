@@ -91,13 +91,15 @@ def start_app(
     *args: str,
     cwd: Path,
     script: Path = REPO / "train.py",
+    module: str | None = None,
     env: dict[str, str] | None = None,
     **streams: Any,
 ) -> preload.Forked | subprocess.Popen[bytes]:
-    """Start ``train.py`` (or ``script``; ``-m module`` too) and return at once: a Popen-like
-    handle (``pid``, ``poll``, ``wait``, ``send_signal``, ``kill``). ``streams`` are
-    :func:`tests.preload.python`'s (files, not pipes), ``new_session`` and ``nice``."""
-    argv = list(args) if args[:1] == ("-m",) else [str(script), *args]
+    """Start ``train.py *args`` (or ``script``, or ``python -m module``) and return at once: a
+    Popen-like handle (``pid``, ``poll``, ``wait``, ``send_signal``, ``kill``). ``streams`` are
+    :func:`tests.preload.python`'s: stdin/stdout/stderr (files or pipes' ends, not
+    ``subprocess.PIPE``), ``new_session`` and ``nice``."""
+    argv = ["-m", module, *args] if module else [str(script), *args]
     return preload.python(argv, cwd=cwd, env=app_env(env), **streams)
 
 

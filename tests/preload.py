@@ -259,8 +259,9 @@ def python(
     nice: int = 0,
 ) -> Forked | subprocess.Popen[bytes]:
     """Start ``python *argv`` (``argv[0]`` a script, or ``-m`` and a module): forked from the
-    server, or a fresh interpreter under ``LIGHTNING_ARGS_TEST_FRESH=1``. Streams are files or
-    ``None``/:data:`subprocess.DEVNULL` (no pipes: read output from a file afterwards)."""
+    server, or a fresh interpreter under ``LIGHTNING_ARGS_TEST_FRESH=1``. Streams are files
+    (a pipe's end too), ``None`` (this process's) or :data:`subprocess.DEVNULL`; not
+    :data:`subprocess.PIPE`."""
     if fresh():  # subprocess.Popen: seen by tests/marks.py there
         return subprocess.Popen(
             [sys.executable, *argv],

@@ -8,11 +8,13 @@ on loopback), started here if CI did not start it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ import pytest
 import sqlalchemy
 
 from lightning_args.sweep.storage import lock_kind, open_storage
-from tests.helpers import REPO, run_app, service
+from tests.helpers import READY, REPO, run_app, run_together, service, start_app
 from tests.test_sweeper import configurations, make_app
 
 SERVER = REPO / "scripts" / "postgres-server"
@@ -72,11 +74,10 @@ def test_four_sweepers_share_one_budget_of_forty_trials(tmp_path: Path, storage_
     app = make_app(tmp_path / "app")
     name = f"distributed_{uuid.uuid4().hex[:8]}"
     run_log = app / "runs.jsonl"
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(app / "app.py"),
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(WORKERS)]
+        workers = [
+            start_app(
                 "-m",
                 "x=interval(0,1)",
                 "sleep=0.1",
@@ -86,20 +87,24 @@ def test_four_sweepers_share_one_budget_of_forty_trials(tmp_path: Path, storage_
                 f"hydra.sweeper.storage='{storage_url}'",
                 f"hydra.sweeper.study_name={name}",
                 f"hydra.sweep.dir='{app / 'sweep'}'",
-            ],
-            cwd=app,
-            env=environment(RUN_LOG=str(run_log)),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(WORKERS)
-    ]
-    try:
-        errors = [w.communicate(timeout=240)[1] for w in workers]
-    finally:
-        for worker in workers:
-            worker.kill()
+                cwd=app,
+                script=app / "app.py",
+                env={"RUN_LOG": str(run_log)},
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            for log in logs
+        ]
+        try:
+            for worker in workers:
+                worker.wait(timeout=240)
+        finally:
+            for worker in workers:
+                worker.kill()
+        errors = []
+        for log in logs:
+            log.seek(0)
+            errors.append(log.read().decode(errors="replace"))
     assert [w.returncode for w in workers] == [0] * WORKERS, "\n---\n".join(errors)
 
     study = optuna.load_study(study_name=name, storage=open_storage(storage_url))
@@ -118,14 +123,17 @@ def test_four_sweepers_share_one_budget_of_forty_trials(tmp_path: Path, storage_
     assert len(set(configurations(trials))) == TRIALS
 
 
-CONTEND = """
+CONTEND = (
+    """
 import os, sys, time
 from pathlib import Path
 from lightning_args.sweep.storage import budget_lock, open_storage
 
-url, counter, start = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+url, counter = sys.argv[1], Path(sys.argv[2])
 storage = open_storage(url)
-time.sleep(max(0.0, start - time.time()))  # all processes begin together
+"""
+    + READY
+    + """
 for _ in range(15):
     with budget_lock(storage, url, "contended"):
         value = int(counter.read_text())  # read, wait, write: lost updates without a lock
@@ -134,24 +142,16 @@ for _ in range(15):
         tmp.write_text(str(value + 1))
         os.replace(tmp, counter)  # a reader never sees a half-written counter
 """
+)
 
 
 def increments(url: str, counter: Path, processes: int = 4) -> int:
     """How far ``processes`` processes, 15 locked increments each, got a shared counter."""
     counter.write_text("0")
-    start = str(time.time() + 4)  # after every process has imported optuna
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", CONTEND, url, str(counter), start],
-            cwd=REPO,
-            env=environment(),
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(processes)
-    ]
-    errors = [p.communicate(timeout=120)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0] * processes, "\n---\n".join(errors)
+    # All begin together: once every process has opened the storage, one start signal.
+    done = run_together(CONTEND, *[[url, str(counter)]] * processes, cwd=REPO, timeout=120)
+    errors = [d.stderr for d in done]
+    assert [d.returncode for d in done] == [0] * processes, "\n---\n".join(errors)
     return int(counter.read_text())
 
 

@@ -10,8 +10,7 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
+import tempfile
 import time
 from pathlib import Path
 from signal import SIGTERM
@@ -24,7 +23,7 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lightning_args.errors import RunInterrupted
 from lightning_args.interrupt import StopOnInterrupt, interrupted_by, signals_given_back
-from tests.conftest import REPO, quiet_trainer, read_record, run_app
+from tests.helpers import quiet_trainer, read_record, run_app, start_app
 from tests.test_resume import EPOCHS, cli, signal_after_saves
 
 
@@ -173,21 +172,22 @@ def test_a_sweep_interrupted_with_sigint_records_no_partial_trial(tmp_path: Path
         "trainer.max_epochs=6",
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
     ]
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        preexec_fn=lambda: os.nice(10),  # see signal_after_saves
-    )
-    second = tmp_path / "sweep" / "1" / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 240
-    while not second.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)  # mid-training of trial 1
-    out, _ = proc.communicate(timeout=120)
+    with tempfile.TemporaryFile() as output:
+        proc = start_app(
+            *args,
+            cwd=tmp_path,
+            stdout=output,
+            stderr=output,
+            nice=10,  # see signal_after_saves
+        )
+        second = tmp_path / "sweep" / "1" / "checkpoints" / "last.ckpt"
+        deadline = time.time() + 240
+        while not second.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)  # mid-training of trial 1
+        proc.wait(timeout=120)
+        output.seek(0)
+        out = output.read().decode(errors="replace")
     assert proc.returncode == 130, out[-3000:]
 
     storage = optuna.storages.JournalStorage(

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, read_record, run_app
+from tests import helpers, preload
+from tests.helpers import REPO, read_record, run_app, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -21,29 +20,23 @@ EPOCHS = "trainer.max_epochs=6"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_args.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=REPO,
-    )
+    return helpers.cli(*args, cwd=REPO, timeout=300)
 
 
-def signal_after_saves(run: Path, signum: int, saves: int) -> subprocess.Popen[bytes]:
+def signal_after_saves(
+    run: Path, signum: int, saves: int
+) -> preload.Forked | subprocess.Popen[bytes]:
     """Train in ``run`` and send ``signum`` once ``last.ckpt`` has been written ``saves`` times:
     somewhere in the next epoch. Returns the process, ended."""
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), EPOCHS, f"hydra.run.dir={run}"],
+    proc = start_app(
+        EPOCHS,
+        f"hydra.run.dir={run}",
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
         # Below this test's priority: on a loaded machine, the polling below would otherwise
         # see the saves late, and signal a run that has already ended.
-        preexec_fn=lambda: os.nice(10),
+        nice=10,
     )
     last = run / "checkpoints" / "last.ckpt"
     seen: set[int] = set()

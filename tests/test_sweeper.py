@@ -25,7 +25,7 @@ import yaml
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 
-from tests.helpers import Result, run_app, run_python
+from tests.helpers import Result, run_app, run_python, start_app
 
 APP = """
 import json, math, os, time
@@ -205,16 +205,16 @@ def test_rerunning_continues_the_study_up_to_the_total(app: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
 def test_a_killed_sweep_resumes_without_rerunning_finished_trials(app: Path, sampler: str) -> None:
-    env = {**os.environ, "RUN_LOG": str(app / "runs.jsonl"), "PYTHONWARNINGS": "ignore"}
     # Seeded (CONFIG), killed in TPE's random start-up phase (its first 10 trials).
     args = ["-m", "sleep=0.6", "hydra.sweeper.n_trials=6", f"hydra/sweeper/sampler={sampler}"]
-    proc = subprocess.Popen(
-        [sys.executable, str(app / "app.py"), *args],
+    proc = start_app(
+        *args,
         cwd=app,
-        env=env,
+        script=app / "app.py",
+        env={"RUN_LOG": str(app / "runs.jsonl")},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        new_session=True,
     )
     deadline = time.time() + 60
     while not launched(app, 2) and time.time() < deadline:

@@ -455,10 +455,11 @@ def test_resume_on_the_command_line_refuses_in_one_message(attack: Attack) -> No
         (("model=cnn", "logger=[csv,tensorboard]"), "tensorboard"),
         (("model=gan",), "csv"),
         (("experiment=maml_sinusoid",), "csv"),
-        pytest.param(("logger=[csv,mlflow]",), "mlflow", marks=pytest.mark.slow),
+        (("logger=[csv,mlflow]",), "mlflow"),
     ],
     ids=["classifier", "cnn+tensorboard", "gan", "meta-learning", "mlflow"],
 )
+@pytest.mark.slow  # each trains and resumes a run: 5-15 s
 def test_every_demo_run_still_loads_and_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: tuple[str, ...], logger: str
 ) -> None:
