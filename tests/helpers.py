@@ -22,11 +22,27 @@ from typing import IO, Any
 
 import lightning.pytorch as pl
 import pytest
+import torch
 
 from tests import preload
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread while inside. For trainings of tiny models whose result is checked
+    against a threshold: their small ops lose more to thread hand-offs than they gain, badly
+    so when pytest-xdist runs a worker per core (a meta-learning test took 330 s on two busy
+    workers, 26 s alone on one thread, 43 s alone on two). Not for exact comparisons with
+    runs made elsewhere: the thread count changes the float sums."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def quiet_trainer(root: Path, **kwargs: Any) -> pl.Trainer:

@@ -12,7 +12,7 @@ import torch
 from lightning_args.demos import GAN, DigitsDataModule
 from lightning_args.demos.gan import image_grid, mmd2, save_png
 from lightning_args.optim import Optimization, OptimizerSpec
-from tests.helpers import quiet_trainer, read_record, run_app, run_dirs
+from tests.helpers import one_thread, quiet_trainer, read_record, run_app, run_dirs
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def _train(loss: str, epochs: int, tmp_path: Path) -> GAN:
         )
     )
     trainer = quiet_trainer(tmp_path, max_epochs=epochs, num_sanity_val_steps=0)
-    trainer.fit(gan, datamodule=DigitsDataModule(batch_size=32, scale="unit"))
+    with one_thread():
+        trainer.fit(gan, datamodule=DigitsDataModule(batch_size=32, scale="unit"))
     return gan
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from lightning_args.demos import SinusoidMetaLearner, SinusoidTasks
 from lightning_args.demos.meta import adapt, regressor, sinusoid_tasks
 from lightning_args.optim import Optimization, OptimizerSpec
-from tests.helpers import quiet_trainer, read_record, run_app, run_dirs
+from tests.helpers import one_thread, quiet_trainer, read_record, run_app, run_dirs
 
 
 def _meta_learn(algorithm: str, tmp_path: Path) -> SinusoidMetaLearner:
@@ -27,7 +27,8 @@ def _meta_learn(algorithm: str, tmp_path: Path) -> SinusoidMetaLearner:
         )
     )
     trainer = quiet_trainer(tmp_path, max_epochs=2, inference_mode=False, limit_val_batches=0)
-    trainer.fit(learner, datamodule=SinusoidTasks(train_tasks=1500, shots=10, seed=0))
+    with one_thread():
+        trainer.fit(learner, datamodule=SinusoidTasks(train_tasks=1500, shots=10, seed=0))
     return learner
 
 
