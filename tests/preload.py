@@ -52,7 +52,7 @@ PRELOAD = (
 )
 
 SERVER = r"""
-import importlib, json, os, runpy, signal, socket, sys, traceback, warnings
+import importlib, json, os, runpy, select, signal, socket, sys, traceback, warnings
 
 path, preload = sys.argv[1], sys.argv[2].split(",")
 for name in preload:
@@ -146,6 +146,13 @@ signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # keepers are reaped by the kerne
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 print("ready", flush=True)
 while True:
+    # Its stdin is a pipe from the test process: at its end (that process is gone, however it
+    # ended) the server goes too.
+    readable, _, _ = select.select([server, sys.stdin], [], [])
+    if sys.stdin in readable and not os.read(sys.stdin.fileno(), 1):
+        os._exit(0)
+    if server not in readable:
+        continue
     conn, _ = server.accept()
     message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
     while not message.endswith(b"\n"):
@@ -171,7 +178,7 @@ class Server:
         env = {k: v for k, v in os.environ.items() if k not in unset}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER, self.path, ",".join(PRELOAD)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # never written: its end tells the server to go
             stdout=subprocess.PIPE,
             env=env,
             start_new_session=True,
