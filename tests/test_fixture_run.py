@@ -5,6 +5,8 @@
 and ``.hydra/`` store module paths such as ``lightning_args.loggers.CSVLogger`` and
 ``lightning_args.checkpoint.BestAndLastCheckpoint``. Whatever moves inside the package, a run
 directory a user already has must keep working. It is never regenerated: that is the point.
+It was written with torch on 2 threads (2 cores); the thread count changes CPU float sums, so
+its reproduction runs on 2 threads wherever it runs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ STORED_TARGETS = (
     "lightning_args.loggers.CSVLogger",
     "lightning_args.checkpoint.BestAndLastCheckpoint",
 )
+WRITTEN_WITH_THREADS = 2
 FIXTURE_ROWS = (FIXTURE / "metrics.csv").read_text().splitlines()
 
 
@@ -63,6 +66,11 @@ def test_it_resumes(run: Path) -> None:
 
 
 def test_it_reproduces_its_metrics(run: Path, tmp_path: Path) -> None:
-    result = lightning_args.reproduce(run, tmp_path / "again")
+    before = torch.get_num_threads()
+    torch.set_num_threads(WRITTEN_WITH_THREADS)
+    try:
+        result = lightning_args.reproduce(run, tmp_path / "again")
+    finally:
+        torch.set_num_threads(before)
     assert result.identical, result.differences
     assert read_record(tmp_path / "again")["metrics"] == read_record(FIXTURE)["metrics"]
