@@ -9,6 +9,7 @@ arguments, directory, environment and exit status, without the 8-11 s of imports
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -220,3 +221,13 @@ def run_together(
                 text.append(stream.read().decode(errors="replace"))
             results.append(subprocess.CompletedProcess(proc.args, code_, *text))
         return results
+
+
+def tree_digest(root: Path) -> str:
+    """One hash of every path under ``root`` and every file's bytes: "nothing here changed"."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_app, run_dirs
+from tests.helpers import run_app, run_dirs, tree_digest
 
 # Every test starts Python processes; one worker runs them all, so the finished run of the
 # module's fixture is trained once.
@@ -104,15 +103,6 @@ CASES = [
 ]
 
 
-def _tree_digest(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        digest.update(str(path.relative_to(root)).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 @pytest.fixture(scope="module")
 def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace holding one finished run, as a user's would."""
@@ -126,7 +116,7 @@ def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bad_input_gives_one_clear_message(
     earlier_run: Path, overrides: list[str], expected: list[str]
 ) -> None:
-    snapshot = {run: _tree_digest(run) for run in run_dirs(earlier_run)}
+    snapshot = {run: tree_digest(run) for run in run_dirs(earlier_run)}
 
     result = run_app(*overrides, "trainer=debug", cwd=earlier_run)
 
@@ -136,7 +126,7 @@ def test_bad_input_gives_one_clear_message(
     assert "Traceback" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) <= 8, result.stderr
     # Runs from before are untouched, byte for byte.
-    assert {run: _tree_digest(run) for run in snapshot} == snapshot
+    assert {run: tree_digest(run) for run in snapshot} == snapshot
 
 
 def test_full_error_env_shows_the_traceback(earlier_run: Path) -> None:

@@ -14,7 +14,6 @@ and Lightning's refusals, out of memory, a NaN loss) train for a batch or two.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import REPO, Result, read_record, run_app, run_dirs
+from tests.helpers import REPO, Result, read_record, run_app, run_dirs, tree_digest
 
 pytestmark = pytest.mark.slow  # every row spawns a process
 
@@ -157,15 +156,6 @@ ROWS: list[Row] = [
 ]  # fmt: skip
 
 
-def _tree_digest(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        digest.update(str(path.relative_to(root)).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class Workspace:
     root: Path
@@ -239,14 +229,14 @@ def problems(row: Row, result: Result) -> list[str]:
 def test_bad_input_is_one_clear_message(workspace: Workspace, row: Row) -> None:
     if row.id.endswith("without-gpu") and _has_gpu():
         pytest.skip("this machine has a GPU")
-    before = _tree_digest(workspace.run)
+    before = tree_digest(workspace.run)
     runs_before = set(run_dirs(workspace.root))
 
     result = run_row(row, workspace)
 
     output = result.stdout + result.stderr
     assert not problems(row, result), f"{problems(row, result)}\n{output}"
-    assert _tree_digest(workspace.run) == before  # the earlier run, byte for byte
+    assert tree_digest(workspace.run) == before  # the earlier run, byte for byte
     new = set(run_dirs(workspace.root)) - runs_before
     if not row.creates_run:
         assert not new, f"a refused run left {new}"
@@ -290,9 +280,9 @@ def test_the_checks_catch_what_they_look_for() -> None:
 
 def test_the_digest_sees_one_changed_byte(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(b"abc")
-    before = _tree_digest(tmp_path)
+    before = tree_digest(tmp_path)
     (tmp_path / "a").write_bytes(b"abd")
-    assert _tree_digest(tmp_path) != before
+    assert tree_digest(tmp_path) != before
 
 
 # --- the traceback on request ------------------------------------------------------------------
