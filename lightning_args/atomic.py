@@ -22,6 +22,18 @@ from lightning_args.errors import DiskFullError
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
+def temporary_beside(path: Path) -> Path:
+    """The temporary file to write before renaming it to ``path``: in the same folder (a rename,
+    never a copy) and named with the process id, so two processes writing the same file (two
+    trainings in one directory, which the claim forbids but a control test makes) never rename
+    each other's half-written file away.
+
+    >>> temporary_beside(Path("run/last.ckpt")).name == f".last.ckpt.{os.getpid()}.tmp"
+    True
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path``: a temporary file beside it, flushed to disk, then renamed.
 
@@ -34,7 +46,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     >>> atomic_write(target, "one"); atomic_write(target, b"two"); target.read_text()
     'two'
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary_beside(path)
     with replacing(path, tmp):
         with tmp.open("wb") as file:
             file.write(data.encode() if isinstance(data, str) else data)

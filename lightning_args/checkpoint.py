@@ -13,7 +13,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from lightning_args.atomic import replacing
+from lightning_args.atomic import replacing, temporary_beside
 from lightning_args.confine import confine
 from lightning_args.errors import CheckpointError
 from lightning_args.trust import check_trusted
@@ -26,7 +26,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     Lightning's own writer renames a temporary file from the system's temp directory, which is
     a copy, not a rename, when that directory is on another file system: a kill during the copy
-    leaves a truncated ``last.ckpt``. Here the temporary file is ``.<name>.tmp`` in the same
+    leaves a truncated ``last.ckpt``. Here the temporary file is ``.<name>.<pid>.tmp`` in the same
     folder, flushed to disk before ``os.replace``, so a reader sees the old file or the new one.
     A failed write removes it, and a full disk is a :class:`~lightning_args.errors.DiskFullError`
     naming the checkpoint (:func:`lightning_args.atomic.replacing`). Remote paths (``s3://``
@@ -40,7 +40,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, path, storage_options)
             return
         target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
+        tmp = temporary_beside(target)
         with replacing(target, tmp):
             target.parent.mkdir(parents=True, exist_ok=True)
             with tmp.open("wb") as f:

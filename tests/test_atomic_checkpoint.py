@@ -50,7 +50,7 @@ def test_sigkill_during_save_leaves_a_loadable_checkpoint(tmp_path: Path) -> Non
         time.sleep(0.01 * trial)  # into the write of that save
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-        interrupted += (path.parent / ".last.ckpt.tmp").exists()
+        interrupted += (path.parent / f".last.ckpt.{proc.pid}.tmp").exists()
 
         checkpoint = torch.load(path, weights_only=True)  # whole, never half written
         assert torch.all(checkpoint["payload"] == checkpoint["version"])

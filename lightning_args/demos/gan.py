@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_args.atomic import temporary_beside
 from lightning_args.demos.config import GANLoss
 from lightning_args.module import ConfiguredModule
 
@@ -195,6 +196,6 @@ def save_png(grid: torch.Tensor, path: Path, scale: int = 4) -> None:
 
     pixels = (grid.clamp(0, 1) * 255).round().to(torch.uint8)
     pixels = pixels.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temporary_beside(path)
     Image.fromarray(pixels.numpy(), mode="L").save(tmp, format="PNG")
     tmp.replace(path)
