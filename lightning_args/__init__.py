@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lightning_args.app import Objective, check_complete, main, train
+from lightning_args._util.aliases import install as _install_aliases
+from lightning_args._util.lazy import lazy_exports
 from lightning_args.config import Config, DataConfig, ModelConfig
+from lightning_args.config.store import register
 from lightning_args.errors import (
     CheckpointError,
     ConfigKeyError,
@@ -29,19 +31,18 @@ from lightning_args.errors import (
     UntrustedPathError,
     UntrustedTargetError,
 )
-from lightning_args.lazy import lazy_exports
-from lightning_args.record import RunRecord
-from lightning_args.reproduce import Reproduction, reproduce
-from lightning_args.resume import resume
-from lightning_args.store import register
-from lightning_args.trust import allow_targets
+from lightning_args.run.app import Objective, check_complete, main, train
+from lightning_args.run.record import RunRecord
+from lightning_args.run.reproduce import Reproduction, reproduce
+from lightning_args.run.resume import resume
+from lightning_args.run.trust import allow_targets
 
 if TYPE_CHECKING:
-    from lightning_args.builder import Built, build
-    from lightning_args.checkpoint import config_from_checkpoint, load_from_checkpoint
-    from lightning_args.data import TensorBatches
-    from lightning_args.module import ConfiguredModule
-    from lightning_args.runs import LoadedRun, load_run
+    from lightning_args.instantiate.builder import Built, build
+    from lightning_args.modules.configured import ConfiguredModule
+    from lightning_args.modules.data import TensorBatches
+    from lightning_args.run.checkpoint import config_from_checkpoint, load_from_checkpoint
+    from lightning_args.run.load import LoadedRun, load_run
 
 __version__ = "0.1.0"
 
@@ -88,14 +89,14 @@ __all__ = [
 
 # Public names whose modules import torch/lightning: loaded on first access.
 _LAZY = {
-    "Built": "lightning_args.builder",
-    "build": "lightning_args.builder",
-    "config_from_checkpoint": "lightning_args.checkpoint",
-    "load_from_checkpoint": "lightning_args.checkpoint",
-    "TensorBatches": "lightning_args.data",
-    "ConfiguredModule": "lightning_args.module",
-    "LoadedRun": "lightning_args.runs",
-    "load_run": "lightning_args.runs",
+    "Built": "lightning_args.instantiate.builder",
+    "build": "lightning_args.instantiate.builder",
+    "config_from_checkpoint": "lightning_args.run.checkpoint",
+    "load_from_checkpoint": "lightning_args.run.checkpoint",
+    "TensorBatches": "lightning_args.modules.data",
+    "ConfiguredModule": "lightning_args.modules.configured",
+    "LoadedRun": "lightning_args.run.load",
+    "load_run": "lightning_args.run.load",
 }
 
 
@@ -103,3 +104,4 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 register()
+_install_aliases(__name__)  # the module paths of the flat layout (run directories store them)

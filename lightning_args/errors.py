@@ -188,7 +188,7 @@ class PreflightFailed(SystemExit):
 
     Raised from a Hydra callback, which would turn any ``Exception`` into a warning and go on:
     as a ``SystemExit`` it stops the app (exit status 1 with the message, even outside
-    ``@lightning_args.main``), and :func:`lightning_args.hydra_patches.friendly_errors` reports
+    ``@lightning_args.main``), and :func:`lightning_args._compat.hydra.friendly_errors` reports
     ``error``, the :class:`LightningArgsError` it carries, like every other.
     """
 

@@ -19,8 +19,8 @@ from lightning.pytorch.loggers import CSVLogger as _LightningCSVLogger
 from lightning.pytorch.loggers import MLFlowLogger as _LightningMLFlowLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-from lightning_args.atomic import atomic_write
-from lightning_args.cli import flatten
+from lightning_args._util.atomic import atomic_write
+from lightning_args._util.flat import flatten
 
 _log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ import pytest
 import torch
 
 import lightning_args
-from lightning_args.checkpoint import AtomicCheckpointIO
+from lightning_args.run.checkpoint import AtomicCheckpointIO
 
 WRITER = """
 import sys, torch
-from lightning_args.checkpoint import AtomicCheckpointIO
+from lightning_args.run.checkpoint import AtomicCheckpointIO
 io, path = AtomicCheckpointIO(), sys.argv[1]
 payload = torch.randn(12_000_000)  # ~48 MB
 for version in range(1, 1000):

@@ -13,10 +13,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, open_dict
 
 import lightning_args
-from lightning_args.checkpoint import BestAndLastCheckpoint
+from lightning_args.callbacks.checkpoint import BestAndLastCheckpoint
 from lightning_args.demos import Classifier, CNNEncoder, DigitsDataModule, MLPEncoder
+from lightning_args.instantiate.targets import locate
 from lightning_args.loggers import CSVLogger
-from lightning_args.targets import locate
 
 Compose = Callable[..., DictConfig]
 

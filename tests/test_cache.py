@@ -9,18 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_args.cache import cache_key, cached
 from lightning_args.demos import DigitsDataModule
+from lightning_args.run.cache import cache_key, cached
 from tests.helpers import start_app
 
 BUILDER = """
 import contextlib, json, os, sys, time, torch
-import lightning_args.cache
-from lightning_args.cache import cached
+import lightning_args.run.cache
+from lightning_args.run.cache import cached
 
 cache_dir, log, lock = sys.argv[1], sys.argv[2], sys.argv[3] == "lock"
 if not lock:  # the control: the same processes without the builders' lock
-    lightning_args.cache._locked = lambda path: contextlib.nullcontext()
+    lightning_args.run.cache._locked = lambda path: contextlib.nullcontext()
 
 def write(line):
     with open(log, "a") as f:  # one short append per line: lines never interleave

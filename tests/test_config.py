@@ -10,7 +10,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_args import config as c
-from lightning_args.store import GROUPS, MULTI_GROUPS
+from lightning_args.config.store import GROUPS, MULTI_GROUPS
 
 Compose = Callable[..., DictConfig]
 

@@ -26,7 +26,7 @@ from lightning_args.errors import (
     OutOfMemoryError,
     UsageError,
 )
-from lightning_args.hydra_errors import explain
+from lightning_args.run.explain import explain
 
 CFG: DictConfig = OmegaConf.create(
     {

@@ -27,10 +27,10 @@ import torch
 from optuna.storages.journal import JournalFileOpenLock
 
 import lightning_args
-from lightning_args.atomic import atomic_write, disk_full_message, write_error
-from lightning_args.checkpoint import AtomicCheckpointIO
+from lightning_args._util.atomic import atomic_write, disk_full_message, write_error
 from lightning_args.errors import DiskFullError, StorageError
 from lightning_args.loggers import trim_metrics
+from lightning_args.run.checkpoint import AtomicCheckpointIO
 from lightning_args.sweep.journal import repair_journal
 from lightning_args.sweep.storage import open_storage
 from tests.helpers import REPO, cli, read_record, run_app

@@ -11,7 +11,7 @@ import torch
 
 from lightning_args.demos import GAN, DigitsDataModule
 from lightning_args.demos.gan import image_grid, mmd2, save_png
-from lightning_args.optim import Optimization, OptimizerSpec
+from lightning_args.instantiate.optim import Optimization, OptimizerSpec
 from tests.helpers import one_thread, quiet_trainer, read_record, run_app, run_dirs
 
 

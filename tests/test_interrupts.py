@@ -21,8 +21,8 @@ import optuna
 import pytest
 from lightning.pytorch.demos.boring_classes import BoringModel
 
+from lightning_args.callbacks.interrupt import StopOnInterrupt, interrupted_by, signals_given_back
 from lightning_args.errors import RunInterrupted
-from lightning_args.interrupt import StopOnInterrupt, interrupted_by, signals_given_back
 from tests.helpers import quiet_trainer, read_record, run_app, start_app
 from tests.test_resume import EPOCHS, cli, signal_after_saves
 

@@ -13,10 +13,10 @@ from lightning.pytorch.loggers import CSVLogger
 
 from lightning_args import ConfigKeyError, ConfigValueError, TensorBatches
 from lightning_args.demos import Classifier, MLPEncoder
-from lightning_args.keyed import KeyedModule
-from lightning_args.metrics import accuracy
-from lightning_args.optim import Optimization
-from lightning_args.terms import Term, evaluate
+from lightning_args.instantiate.optim import Optimization
+from lightning_args.modules.keyed import KeyedModule
+from lightning_args.modules.metrics import accuracy
+from lightning_args.modules.terms import Term, evaluate
 from tests.conftest import quiet_trainer
 
 OUTPUTS = {"logits": torch.tensor([[2.0, 0.0]]), "features": torch.zeros(1, 3)}

@@ -81,7 +81,7 @@ def test_gpus_launcher_composes_one_device_per_worker() -> None:
             return_hydra_config=True,
         )
     callback = cfg.hydra.callbacks.one_device_per_job
-    assert callback._target_ == "lightning_args.devices.OneDevicePerJob"
+    assert callback._target_ == "lightning_args.callbacks.devices.OneDevicePerJob"
     assert callback.devices == 4
 
 
@@ -99,7 +99,7 @@ def test_each_gpu_job_sees_only_its_own_device(
         "+i=range(0,8)",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
-        "+hydra.callbacks.gpus._target_=lightning_args.devices.OneDevicePerJob",
+        "+hydra.callbacks.gpus._target_=lightning_args.callbacks.devices.OneDevicePerJob",
         "+hydra.callbacks.gpus.devices=2",
         f"+hydra.callbacks.gpus.lock_dir={tmp_path / 'locks'}",
         f"hydra.sweep.dir={tmp_path / 'sweep'}",

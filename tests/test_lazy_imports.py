@@ -77,7 +77,7 @@ def test_shell_completion_lists_library_groups() -> None:
 def test_fast_help_prints_what_hydra_prints() -> None:
     """``--help`` reuses one config repository; the text must equal Hydra's own."""
     code = (
-        "import sys, runpy, lightning_args.hydra_patches as p\n"
+        "import sys, runpy, lightning_args._compat.hydra as p\n"
         "p.HELP_FLAGS = ()  # turns the speed-up off\n"
         "sys.argv = ['train.py', '--help']\n"
         "runpy.run_path('train.py', run_name='__main__')\n"

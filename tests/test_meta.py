@@ -11,7 +11,7 @@ from torch import nn
 
 from lightning_args.demos import SinusoidMetaLearner, SinusoidTasks
 from lightning_args.demos.meta import adapt, regressor, sinusoid_tasks
-from lightning_args.optim import Optimization, OptimizerSpec
+from lightning_args.instantiate.optim import Optimization, OptimizerSpec
 from tests.helpers import one_thread, quiet_trainer, read_record, run_app, run_dirs
 
 

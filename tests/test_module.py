@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_args import ConfiguredModule, TensorBatches
-from lightning_args.optim import Optimization
+from lightning_args.instantiate.optim import Optimization
 from tests.conftest import quiet_trainer
 
 

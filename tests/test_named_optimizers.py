@@ -14,7 +14,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import OmegaConf
 
 from lightning_args import CheckpointError, ConfiguredModule, ConfigValueError, TensorBatches
-from lightning_args.optim import Optimization, OptimizerSpec, SchedulerSpec, select_parameters
+from lightning_args.instantiate.optim import (
+    Optimization,
+    OptimizerSpec,
+    SchedulerSpec,
+    select_parameters,
+)
 from tests.conftest import quiet_trainer
 
 
@@ -345,7 +350,7 @@ class _Dropped(Pair):
 
 
 def test_resume_restores_the_random_generators(tmp_path: Path) -> None:
-    from lightning_args.rng import RandomStateInCheckpoint
+    from lightning_args.callbacks.rng import RandomStateInCheckpoint
 
     def dropped() -> _Dropped:
         torch.manual_seed(0)
@@ -377,7 +382,7 @@ def test_random_state_round_trips_through_a_weights_only_load(tmp_path: Path) ->
 
     import numpy as np
 
-    from lightning_args.rng import capture, restore
+    from lightning_args.callbacks.rng import capture, restore
 
     torch.save({"rng": capture()}, tmp_path / "state.pt")
     expected = (random.random(), np.random.rand(), torch.rand(1))

@@ -1,4 +1,4 @@
-"""What the sweeper relies on inside Optuna (``lightning_args/sweep/_optuna_compat.py``), and the
+"""What the sweeper relies on inside Optuna (``lightning_args/_compat/optuna.py``), and the
 per-trial random streams built on it (``lightning_args/sweep/sampling.py``).
 
 In process and fast: every test builds in-memory studies (or a journal of one trial). When an
@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from optuna.storages.journal import JournalFileOpenLock, JournalFileSymlinkLock
 
 from hydra_plugins.lightning_args_optuna.config import SAMPLERS
-from lightning_args.sweep import _optuna_compat as compat
+from lightning_args._compat import optuna as compat
 from lightning_args.sweep.sampling import ContinuingSampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -23,22 +23,22 @@ import pytest
 
 import lightning_args
 from lightning_args import RunBusyError, RunExistsError
-from lightning_args.ownership import LOCK_NAME, acquire, check_reuse, claimed, holder
+from lightning_args.run.ownership import LOCK_NAME, acquire, check_reuse, claimed, holder
 from tests.helpers import READY, REPO, read_record, run_app, run_together
 from tests.test_resume import cli, kill_after_saves
 
 SYNCED = (
     """
 import contextlib, os, runpy, sys
-import lightning.pytorch, torch, lightning_args.app, lightning_args.cli  # the slow part first
+import lightning.pytorch, torch, lightning_args.run.app, lightning_args.cli  # the slow part first
 if os.environ.get("NO_CLAIM"):  # the control: the same run without its guard
-    import lightning_args.app as app, lightning_args.ownership as own
+    import lightning_args.run.app as app, lightning_args.run.ownership as own
     class Free:
         def release(self): pass
     own.acquire = lambda run_dir: Free()
     own.check_reuse = app.check_reuse = lambda *args, **kwargs: None
     app.claimed = lambda run_dir: contextlib.nullcontext()
-    import lightning_args.resume as resume
+    import lightning_args.run.resume as resume
     resume.claimed = app.claimed
 """
     + READY
@@ -92,7 +92,7 @@ def test_a_claim_is_exclusive_between_processes_and_reentrant_within_one(tmp_pat
             [
                 sys.executable,
                 "-c",
-                "import pathlib, sys; from lightning_args.ownership import acquire; "
+                "import pathlib, sys; from lightning_args.run.ownership import acquire; "
                 "acquire(pathlib.Path(sys.argv[1]))",
                 str(run),
             ],
@@ -153,7 +153,7 @@ def test_without_flock_a_live_holder_here_still_refuses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On a file system without ``flock`` the record decides: a live process keeps its claim."""
-    import lightning_args.ownership as ownership
+    import lightning_args.run.ownership as ownership
 
     monkeypatch.setattr(ownership, "_flock", lambda fd: None)
     run = tmp_path / "run"

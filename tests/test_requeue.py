@@ -22,9 +22,9 @@ import torch
 from omegaconf import DictConfig
 
 import lightning_args
-from lightning_args.data import TensorBatches
-from lightning_args.record import RunRecord
-from lightning_args.requeue import CHECKPOINT, JobRequeued
+from lightning_args.callbacks.requeue import CHECKPOINT, JobRequeued
+from lightning_args.modules.data import TensorBatches
+from lightning_args.run.record import RunRecord
 
 pytestmark = pytest.mark.slow
 
@@ -170,7 +170,7 @@ def test_tensor_batches_resume_after_the_batches_already_yielded() -> None:
 def test_lightning_auto_requeue_is_off_under_submitit(monkeypatch: pytest.MonkeyPatch) -> None:
     from lightning.fabric.plugins.environments.slurm import SLURMEnvironment
 
-    from lightning_args.requeue import cluster_plugins
+    from lightning_args.callbacks.requeue import cluster_plugins
 
     monkeypatch.setenv("SLURM_NTASKS", "1")
     monkeypatch.setenv("SLURM_JOB_NAME", "train")

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from lightning_args import RunRecord
+from lightning_args.config.store import unique_dir
 from lightning_args.errors import RecordError
-from lightning_args.record import RunStatus, git_info, package_versions
-from lightning_args.store import unique_dir
+from lightning_args.run.record import RunStatus, git_info, package_versions
 from tests.conftest import REPO
 
 
@@ -175,7 +175,19 @@ def test_lightning_args_reads_records_through_run_record(
     assert [s.value for s in RunStatus if s.value in offered] == [s.value for s in RunStatus]
 
 
-@pytest.mark.parametrize("module", ["app", "resume", "requeue", "cli", "runs", "ownership"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "run/app",
+        "run/resume",
+        "run/reproduce",
+        "run/load",
+        "run/ownership",
+        "callbacks/requeue",
+        "callbacks/interrupt",
+        "cli/__init__",
+    ],
+)
 def test_run_statuses_are_spelled_only_by_run_status(module: str) -> None:
     """No ``"completed"`` or ``"requeued"`` in the modules that write or read statuses: each
     says ``RunStatus.X`` (docstrings and messages may use the words in sentences)."""

@@ -22,8 +22,8 @@ from hydra_plugins.lightning_args_optuna.config import Direction, SweeperConfig
 from hydra_plugins.lightning_args_optuna.lightning_args_optuna_sweeper import (
     LightningArgsOptunaSweeper,
 )
+from lightning_args._compat.hydra import failed_job, job_error
 from lightning_args.errors import ConfigValueError, SearchSpaceError
-from lightning_args.hydra_patches import failed_job, job_error
 from lightning_args.sweep.space import parse
 from lightning_args.sweep.storage import open_storage
 

@@ -22,9 +22,9 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 
 import lightning_args
-from lightning_args import trust
-from lightning_args.checkpoint import CONFIG_KEY
-from lightning_args.trust import ENV, check_trusted, judge
+from lightning_args.run import trust
+from lightning_args.run.checkpoint import CONFIG_KEY
+from lightning_args.run.trust import ENV, check_trusted, judge
 from tests.helpers import CONF, REPO, cli
 
 
@@ -149,7 +149,7 @@ CONFIG_ATTACKS: list[tuple[str, Callable[[dict[str, Any], Attack], None], str]] 
         _edit(
             "model.encoder",
             lambda a: {
-                "_target_": "lightning_args.record.subprocess.run",
+                "_target_": "lightning_args.run.record.subprocess.run",
                 "args": ["touch", str(a.marker)],
             },
         ),
@@ -164,9 +164,9 @@ CONFIG_ATTACKS: list[tuple[str, Callable[[dict[str, Any], Attack], None], str]] 
         "_partial_ of an execution function in a loss term",
         _edit(
             "model.losses.ce.fn",
-            lambda a: {"_target_": "lightning_args.record.subprocess.call", "_partial_": True},
+            lambda a: {"_target_": "lightning_args.run.record.subprocess.call", "_partial_": True},
         ),
-        "model.losses.ce.fn._target_='lightning_args.record.subprocess.call'",
+        "model.losses.ce.fn._target_='lightning_args.run.record.subprocess.call'",
     ),
     (
         "optimizer",
@@ -283,9 +283,10 @@ CONFIG_ATTACKS: list[tuple[str, Callable[[dict[str, Any], Attack], None], str]] 
     (
         "a library function of this project",
         _edit(
-            "model.encoder", lambda a: {"_target_": "lightning_args.cache.cached", "build": None}
+            "model.encoder",
+            lambda a: {"_target_": "lightning_args.run.cache.cached", "build": None},
         ),
-        "model.encoder._target_='lightning_args.cache.cached'",
+        "model.encoder._target_='lightning_args.run.cache.cached'",
     ),
     (
         "a target that is not a name",
@@ -493,10 +494,10 @@ def test_an_outside_project_loads_once_allowed(
 
 
 def test_allowing_a_package_does_not_allow_its_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENV, "lightning_args.record.")
+    monkeypatch.setenv(ENV, "lightning_args.run.record.")
     with pytest.raises(lightning_args.UntrustedTargetError, match=r"it is subprocess\.run"):
-        check_trusted({"m": {"_target_": "lightning_args.record.subprocess.run"}}, "x")
-    assert judge("lightning_args.record.RunRecord", trust.allowed_targets()) is None
+        check_trusted({"m": {"_target_": "lightning_args.run.record.subprocess.run"}}, "x")
+    assert judge("lightning_args.run.record.RunRecord", trust.allowed_targets()) is None
 
 
 @pytest.mark.slow
@@ -529,7 +530,7 @@ def test_no_allowed_class_or_function_loads_downloads_or_runs_code(
         "torch.nn.Linear",
         "torch.os.system",
         "torch.nn.functional.torch.hub.load",
-        "lightning_args.record.subprocess.run",
+        "lightning_args.run.record.subprocess.run",
         "lightning_args.demos.Classifier.load_from_checkpoint",
         "torch.optim.lr_scheduler.OneCycleLR",
         "lightning.pytorch.callbacks.EarlyStopping",

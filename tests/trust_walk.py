@@ -3,7 +3,7 @@
 Every class deriving from a building block and every function of a pure-function module, in the
 known packages, is read (its own source, as a syntax tree, docstrings ignored) for calls that
 load files, download, compile or execute. Each one found must be refused by the policy
-(:data:`lightning_args.trust.REFUSED` grows) or be listed in :data:`REVIEWED` with the reason it
+(:data:`lightning_args.run.trust.REFUSED` grows) or be listed in :data:`REVIEWED` with the reason it
 is harmless.
 """
 
@@ -18,7 +18,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-from lightning_args import trust
+from lightning_args.run import trust
 
 #: Packages imported whole, so that their classes and functions are seen.
 WALKED = (
@@ -56,7 +56,7 @@ REVIEWED: dict[str, str] = {
     ),
     "lightning.pytorch.strategies.fsdp.FSDPStrategy": (
         "torch.load in load_checkpoint reads the ckpt_path the Trainer is given: for a loaded "
-        "run, the run's own checkpoint, read as plain data first (lightning_args.checkpoint)"
+        "run, the run's own checkpoint, read as plain data first (lightning_args.run.checkpoint)"
     ),
     "lightning.pytorch.strategies.xla.XLAStrategy": "as FSDPStrategy",
     "torch.nn.functional.max_pool3d_with_indices": "imports torch._decomp, a fixed torch module",

@@ -47,13 +47,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from optuna.trial import TrialState
 
 from hydra_plugins.lightning_args_optuna.config import Direction, SweeperConfig
-from lightning_args.atomic import atomic_write
-from lightning_args.cli import flatten
+from lightning_args._compat import optuna as compat
+from lightning_args._compat.hydra import failed_job, job_error
+from lightning_args._util.atomic import atomic_write
+from lightning_args._util.flat import flatten
 from lightning_args.errors import ConfigValueError, SearchSpaceError, StorageError, SweepError
-from lightning_args.hydra_errors import translate
-from lightning_args.hydra_patches import failed_job, job_error
-from lightning_args.record import process_alive
-from lightning_args.sweep import _optuna_compat as compat
+from lightning_args.run.explain import translate
+from lightning_args.run.record import process_alive
 from lightning_args.sweep import report
 from lightning_args.sweep.attrs import (
     DUPLICATE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-from lightning_args.store import register
+from lightning_args.config.store import register
 
 
 class LightningArgsSearchPathPlugin(SearchPathPlugin):

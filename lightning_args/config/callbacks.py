@@ -19,7 +19,7 @@ class CheckpointConfig:
     (Lightning 2.6 writes it only with a new best; see :class:`BestAndLastCheckpoint`).
     """
 
-    _target_: str = "lightning_args.checkpoint.BestAndLastCheckpoint"
+    _target_: str = "lightning_args.callbacks.checkpoint.BestAndLastCheckpoint"
     dirpath: str = "${paths.run_dir}/checkpoints"
     filename: str = "best"
     monitor: str | None = "${objective.metric}"

@@ -25,7 +25,7 @@ class PathsConfig:
 
     output_root: str = OUTPUT_ROOT
     run_dir: str = "${hydra:runtime.output_dir}"
-    #: Prepared data sets, shared by runs and sweep jobs (``lightning_args.cache``).
+    #: Prepared data sets, shared by runs and sweep jobs (``lightning_args.run.cache``).
     cache_dir: str = f"${{oc.env:{CACHE_ENV},${{paths.output_root}}/cache}}"
 
 

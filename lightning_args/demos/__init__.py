@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lightning_args.lazy import lazy_exports
+from lightning_args._util.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from lightning_args.demos.classifiers import Classifier, CNNEncoder, MLPEncoder, MLPHead

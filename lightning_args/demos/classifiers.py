@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from lightning_args.errors import ConfigValueError
-from lightning_args.keyed import Batch, KeyedModule
-from lightning_args.terms import Term
+from lightning_args.modules.keyed import Batch, KeyedModule
+from lightning_args.modules.terms import Term
 
 
 class MLPEncoder(nn.Module):
@@ -98,7 +98,7 @@ class Classifier(KeyedModule):
     Example:
         >>> from functools import partial
         >>> import torch.nn.functional as F
-        >>> from lightning_args.metrics import accuracy
+        >>> from lightning_args.modules.metrics import accuracy
         >>> model = Classifier(
         ...     encoder=MLPEncoder(input_shape=(1, 8, 8), hidden=(32,)),
         ...     head=partial(torch.nn.Linear),

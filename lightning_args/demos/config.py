@@ -88,7 +88,7 @@ class ClassifierConfig(ModelConfig):
         default_factory=lambda: {"ce": _term("torch.nn.functional.cross_entropy")}
     )
     metrics: dict[str, TermConfig] = field(
-        default_factory=lambda: {"acc": _term("lightning_args.metrics.accuracy")}
+        default_factory=lambda: {"acc": _term("lightning_args.modules.metrics.accuracy")}
     )
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import torch
 
-from lightning_args.data import TensorBatches
 from lightning_args.errors import ConfigValueError
+from lightning_args.modules.data import TensorBatches
 
 Split = dict[str, torch.Tensor]
 
@@ -17,8 +17,8 @@ class DigitsDataModule(pl.LightningDataModule):
     Images are ``float32`` of shape ``(1, 8, 8)``, standardised with the training split's mean
     and standard deviation (``scale="standard"``) or mapped to [-1, 1] (``scale="unit"``, for
     a generator with a tanh output); labels are ``int64``. The split depends on ``split_seed`` only.
-    With ``cache_dir`` the prepared splits are cached there (:func:`lightning_args.cache.cached`),
-    shared by runs and sweep jobs.
+    With ``cache_dir`` the prepared splits are cached there
+    (:func:`lightning_args.run.cache.cached`), shared by runs and sweep jobs.
 
     Example:
         >>> dm = DigitsDataModule(batch_size=32)
@@ -68,7 +68,7 @@ class DigitsDataModule(pl.LightningDataModule):
         if self.cache_dir is None:
             self.splits = self._prepare()
             return
-        from lightning_args.cache import cached
+        from lightning_args.run.cache import cached
 
         key = {
             "dataset": "sklearn.datasets.load_digits",

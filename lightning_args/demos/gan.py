@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_args.atomic import temporary_beside
+from lightning_args._util.atomic import temporary_beside
 from lightning_args.demos.config import GANLoss
-from lightning_args.module import ConfiguredModule
+from lightning_args.modules.configured import ConfiguredModule
 
 Batch = dict[str, torch.Tensor]
 

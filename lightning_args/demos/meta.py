@@ -16,10 +16,10 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
-from lightning_args.data import TensorBatches
 from lightning_args.demos.config import MetaAlgorithm
 from lightning_args.errors import ConfigValueError
-from lightning_args.module import ConfiguredModule
+from lightning_args.modules.configured import ConfiguredModule
+from lightning_args.modules.data import TensorBatches
 
 Batch = dict[str, torch.Tensor]
 

@@ -5,7 +5,7 @@ journal's lock file. A crash, a kill or a full disk during an append leaves a to
 Optuna's reader skips a torn last line, but the next append lands after it (that record is
 lost) and the one after that turns it into a corrupt line in the middle, which no later read
 gets past (``JSONDecodeError``); see
-``lightning_args/sweep/_optuna_compat.py``. So :func:`repair_journal` drops a torn last line
+``lightning_args/_compat/optuna.py``. So :func:`repair_journal` drops a torn last line
 before the journal is used, keeping a copy of the file as it was beside it, and refuses a
 journal with a corrupt line anywhere else with one message and the fix.
 
@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from lightning_args.atomic import atomic_write
+from lightning_args._util.atomic import atomic_write
 from lightning_args.errors import StorageError
 
 _log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from lightning_args.atomic import atomic_write
+from lightning_args._util.atomic import atomic_write
 from lightning_args.sweep.attrs import DUPLICATE, ERROR, INTERRUPTED, OVERRIDES
 
 _log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ What a sampler then suggests is a function of the seed, ``k`` and the study's hi
   ``n_jobs=1``, trials whose results repeat); with parallel trials the history depends on timing;
 - QMCSampler: its points come from its own counter in the study (Optuna's), which continues
   across restarts already; only its fallback random sampler gets these streams;
-- a sampler keeping no generator Optuna's way (:func:`~lightning_args.sweep._optuna_compat.
+- a sampler keeping no generator Optuna's way (:func:`~lightning_args._compat.optuna.
   random_states` finds none) is passed through unchanged.
 """
 
@@ -49,7 +49,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from lightning_args.sweep import _optuna_compat as compat
+from lightning_args._compat import optuna as compat
 
 _log = logging.getLogger(__name__)
 

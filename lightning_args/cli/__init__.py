@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lightning_args._util.flat import flatten
 from lightning_args.errors import LightningArgsError, RecordError, UsageError
-from lightning_args.ownership import holder
-from lightning_args.record import RECORD_NAME, RunRecord, RunStatus
+from lightning_args.run.ownership import holder
+from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus
 
 
 @dataclass
@@ -97,20 +98,6 @@ def find_runs(root: Path) -> Iterator[Run]:
         except (OSError, RecordError) as error:
             print(f"lightning-args: {error}", file=sys.stderr)
             yield Run(record.parent, None)
-
-
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``.
-
-    >>> flatten({"model": {"hidden": [1, 2]}, "seed": 3})
-    {'model.hidden': [1, 2], 'seed': 3}
-    """
-    if not isinstance(node, dict) or not node:
-        return {prefix: node} if prefix else {}
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        flat |= flatten(value, f"{prefix}.{key}" if prefix else str(key))
-    return flat
 
 
 def _matches(run: Run, where: list[tuple[str, str]]) -> bool:
@@ -264,7 +251,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from lightning_args.resume import resume
+    from lightning_args.run.resume import resume
 
     value = resume(_run(args.run).path, args.overrides)
     print(f"objective: {value}")
@@ -272,7 +259,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from lightning_args.reproduce import reproduce
+    from lightning_args.run.reproduce import reproduce
 
     result = reproduce(_run(args.run).path, args.out)
     for warning in result.warnings:
@@ -391,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Every failure is one message on stderr: exit status 2 for one of lightning_args' own
     (bad arguments, a broken run directory, a refused config), 1 for anything else (torch,
-    Optuna, the file system), explained by :func:`lightning_args.hydra_errors.explain`.
+    Optuna, the file system), explained by :func:`lightning_args.run.explain.explain`.
     ``--debug`` or ``HYDRA_FULL_ERROR=1`` shows the traceback instead.
     """
     args = parser().parse_args(argv)
@@ -406,12 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if debug:
             raise
-        from lightning_args.hydra_errors import explain
+        from lightning_args.run.explain import explain
 
         print(f"lightning-args: {explain(error, what=args.command)}", file=sys.stderr)
         return 1
     return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,7 @@ judged in three steps:
 2. The target is **resolved without being called**, exactly as Hydra's ``instantiate`` will
    resolve it (:func:`resolve`), and judged by the object's real
    ``__module__``/``__qualname__``, so an alias (``torch.os.system``,
-   ``lightning_args.record.subprocess.run``) is judged as what it is.
+   ``lightning_args.run.record.subprocess.run``) is judged as what it is.
 3. The object is allowed when it is a class deriving from a building block a config
    legitimately builds (:data:`BUILDING_BLOCKS`), a function of a pure-function module
    (:data:`FUNCTION_MODULES`, :data:`FUNCTIONS`), or a name you allowed with
@@ -22,7 +22,7 @@ judged in three steps:
 
 Interpolations (``${...}``) are refused too: stored configs are resolved, and a resolver could
 read the environment or files while the run is loaded. Paths are the business of
-:mod:`lightning_args.confine`. A config your own app composed is yours and is not judged.
+:mod:`lightning_args.run.confine`. A config your own app composed is yours and is not judged.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import types
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from lightning_args._util.aliases import current_module
 from lightning_args.errors import UntrustedTargetError
 
 ENV = "LIGHTNING_ARGS_ALLOW_TARGETS"
@@ -74,7 +75,7 @@ FUNCTION_MODULES = (
     "torch.nn.functional",
     "torch.nn.init",
     "torchmetrics.functional",
-    "lightning_args.metrics",
+    "lightning_args.modules.metrics",
 )
 
 #: Single pure functions outside those modules.
@@ -356,6 +357,7 @@ def _is_pure(target: str, obj: Any, real: str) -> bool:
     if not isinstance(obj, types.FunctionType | types.BuiltinFunctionType):
         return False
     module, _, name = target.rpartition(".")
+    module = current_module(module, name)  # a run of the flat layout names its old modules
     if target in FUNCTIONS:
         return real.partition(".")[0] == "torch"
     # The function must be a public attribute of the pure module itself (not reached through an

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 
 from lightning_args.errors import ConfigValueError
-from lightning_args.module import ConfiguredModule
-from lightning_args.terms import Term, evaluate
+from lightning_args.modules.configured import ConfiguredModule
+from lightning_args.modules.terms import Term, evaluate
 
 Batch = Mapping[str, torch.Tensor]
 

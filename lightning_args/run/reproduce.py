@@ -11,8 +11,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_args.record import RunRecord, git_info
-from lightning_args.resume import last_checkpoint, log_to, record_of, saved_config
+from lightning_args.run.record import RunRecord, git_info
+from lightning_args.run.resume import last_checkpoint, log_to, record_of, saved_config
 
 
 @dataclass
@@ -42,8 +42,8 @@ def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> Reprodu
         result = lightning_args.reproduce("outputs/runs/2026-11-26_10-00-00")
         assert result.identical, result.differences
     """
-    from lightning_args.app import train
-    from lightning_args.store import unique_dir
+    from lightning_args.config.store import unique_dir
+    from lightning_args.run.app import train
 
     root = Path(run_dir).resolve()
     original = record_of(root)

@@ -7,7 +7,7 @@ future Hydra), which costs only the improvement, never correctness.
 
 - :func:`friendly_errors`: Hydra prints every error of an app through
   ``hydra._internal.utils.run_and_report``. Exceptions are translated
-  (:func:`lightning_args.hydra_errors.translate`) before Hydra reports them as before: compact
+  (:func:`lightning_args.run.explain.translate`) before Hydra reports them as before: compact
   message, exit status 1, the full traceback under ``HYDRA_FULL_ERROR=1``, which also turns
   translation off.
 - :func:`fast_help`: ``--help`` lists every config group with ~100 calls of
@@ -21,7 +21,7 @@ future Hydra), which costs only the improvement, never correctness.
 With :func:`friendly_errors`, the error boundary: a pre-flight refusal
 (:class:`~lightning_args.errors.PreflightFailed`, raised by a callback) is reported like any
 other, an exception that is neither ours nor one of Hydra's one-line composition messages is
-explained (:func:`lightning_args.hydra_errors.explain`), and ``JobReturn.return_value`` no longer
+explained (:func:`lightning_args.run.explain.explain`), and ``JobReturn.return_value`` no longer
 writes "Error executing job with overrides: [...]" before re-raising. :func:`shown_configs`
 wraps six methods of ``hydra._internal.hydra.Hydra`` for ``--help``, ``--cfg`` and ``--info``.
 """
@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from lightning_args.errors import PreflightFailed
-from lightning_args.hydra_errors import explain, translate
+from lightning_args.run.explain import explain, translate
 
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
@@ -214,7 +214,7 @@ def shown_configs() -> Iterator[None]:
 
     def dry(original: Callable[..., Any]) -> Callable[..., Any]:
         def shown(self: Any, *args: Any, **kwargs: Any) -> Any:
-            from lightning_args.store import dry_run_dirs
+            from lightning_args.config.store import dry_run_dirs
 
             with dry_run_dirs():
                 return original(self, *args, **kwargs)

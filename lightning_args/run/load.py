@@ -8,11 +8,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_args.checkpoint import config_of, module_of, read_checkpoint
-from lightning_args.confine import inside
 from lightning_args.errors import CheckpointError
-from lightning_args.ownership import holder
-from lightning_args.record import RECORD_NAME, RunRecord, RunStatus
+from lightning_args.run.checkpoint import config_of, module_of, read_checkpoint
+from lightning_args.run.confine import inside
+from lightning_args.run.ownership import holder
+from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus
 
 
 @dataclass
@@ -33,7 +33,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", map_location: str = 
     file in ``checkpoints/``. Everything is rebuilt from the checkpoint, which carries the
     resolved config, so the run directory can be moved or copied elsewhere. The directory may
     come from someone else: nothing outside it is read, and its config builds only what
-    :mod:`lightning_args.trust` allows.
+    :mod:`lightning_args.run.trust` allows.
 
     Example (in a notebook)::
 

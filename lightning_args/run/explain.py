@@ -5,7 +5,7 @@ Hydra reports a composition error as its own message plus OmegaConf's (with ``fu
 *add* the misspelt key. These translations name the key, the value, what was expected and the
 fix, in a few lines.
 
-:func:`lightning_args.hydra_patches.friendly_errors` applies them to a ``hydra.main`` app.
+:func:`lightning_args._compat.hydra.friendly_errors` applies them to a ``hydra.main`` app.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lightning_args.atomic import atomic_write
+from lightning_args._util.atomic import atomic_write
 from lightning_args.errors import RecordError
 
 RECORD_NAME = "run.json"

@@ -92,8 +92,10 @@ class _Root(c.Config):
             "sweep": {"dir": SWEEP_DIR, "subdir": "${hydra.job.num}"},
             # In this order: nothing is created for a run that pre-flight refuses.
             "callbacks": {
-                "preflight": {"_target_": "lightning_args.app.PreFlight"},
-                "claim_run_directory": {"_target_": "lightning_args.ownership.ClaimRunDirectory"},
+                "preflight": {"_target_": "lightning_args.run.app.PreFlight"},
+                "claim_run_directory": {
+                    "_target_": "lightning_args.run.ownership.ClaimRunDirectory"
+                },
             },
         }
     )

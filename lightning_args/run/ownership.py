@@ -36,9 +36,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_args.confine import is_inside
 from lightning_args.errors import RunBusyError, RunExistsError
-from lightning_args.record import RECORD_NAME, RunRecord, process_alive
+from lightning_args.run.confine import is_inside
+from lightning_args.run.record import RECORD_NAME, RunRecord, process_alive
 
 LOCK_NAME = "owner.lock"
 #: Seconds between two heartbeats of a claim.

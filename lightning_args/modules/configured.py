@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 import torch
 
 from lightning_args.errors import CheckpointError, ConfigValueError
-from lightning_args.optim import Optimization, OptimizerSpec
+from lightning_args.instantiate.optim import Optimization, OptimizerSpec
 
 STATE_KEY = "lightning_args_optimizers"
 
@@ -107,7 +107,7 @@ class ConfiguredModule(pl.LightningModule):
         >>> import torch
         >>> from functools import partial
         >>> from lightning_args import ConfiguredModule
-        >>> from lightning_args.optim import Optimization
+        >>> from lightning_args.instantiate.optim import Optimization
         >>> class Tiny(ConfiguredModule):
         ...     def __init__(self) -> None:
         ...         super().__init__()

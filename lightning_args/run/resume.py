@@ -4,8 +4,8 @@
     -> apply the allowed changes (a longer training) -> train in the same directory
 
 The config comes from the checkpoint (resolved when the run started; judged by the trust policy
-and confined to the run directory, :mod:`lightning_args.trust` and :mod:`lightning_args.confine`),
-not from today's ``conf/``: a resumed run is the same run.
+and confined to the run directory, :mod:`lightning_args.run.trust` and
+:mod:`lightning_args.run.confine`), not from today's ``conf/``: a resumed run is the same run.
 Only how long it trains may change; a different model is a new run.
 """
 
@@ -19,11 +19,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_args.app import Objective, train
-from lightning_args.confine import inside
 from lightning_args.errors import CheckpointError, ConfigValueError, UsageError
-from lightning_args.ownership import claimed
-from lightning_args.record import RECORD_NAME, RunRecord, RunStatus, process_alive
+from lightning_args.run.app import Objective, train
+from lightning_args.run.confine import inside
+from lightning_args.run.ownership import claimed
+from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus, process_alive
 
 #: What ``resume`` may change: how long the run trains, and whether it tests at the end.
 RESUMABLE = (
@@ -102,7 +102,7 @@ def saved_config(last: Path, root: Path) -> tuple[DictConfig, int]:
     The config stays untyped: it was validated against its schemas when the run started, and
     the schemas of today's code may have changed since.
     """
-    from lightning_args.checkpoint import config_of, read_checkpoint
+    from lightning_args.run.checkpoint import config_of, read_checkpoint
 
     checkpoint = read_checkpoint(last, "cpu")
     return OmegaConf.create(config_of(checkpoint, last, root)), int(checkpoint["global_step"])

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from lightning_args.atomic import atomic_write
+from lightning_args._util.atomic import atomic_write
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)

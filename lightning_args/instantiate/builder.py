@@ -11,13 +11,14 @@ import lightning.pytorch as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_args.checkpoint import AtomicCheckpointIO, ConfigInCheckpoint, LoaderStateOnResume
+from lightning_args.callbacks.checkpoint import ConfigInCheckpoint, LoaderStateOnResume
+from lightning_args.callbacks.requeue import cluster_plugins
+from lightning_args.callbacks.rng import RandomStateInCheckpoint
 from lightning_args.errors import ConfigTypeError
-from lightning_args.module import ConfiguredModule
-from lightning_args.optim import Optimization
-from lightning_args.requeue import cluster_plugins
-from lightning_args.rng import RandomStateInCheckpoint
-from lightning_args.targets import check_targets
+from lightning_args.instantiate.optim import Optimization
+from lightning_args.instantiate.targets import check_targets
+from lightning_args.modules.configured import ConfiguredModule
+from lightning_args.run.checkpoint import AtomicCheckpointIO
 
 _log = logging.getLogger(__name__)
 

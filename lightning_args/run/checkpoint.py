@@ -1,5 +1,6 @@
-"""Checkpoints that carry the resolved config, so a model can be rebuilt from the file alone,
-and that are written atomically."""
+"""Checkpoints written atomically and read back as plain data: the config each one carries
+(stored by :class:`~lightning_args.callbacks.checkpoint.ConfigInCheckpoint`), judged and
+confined before a model is rebuilt from the file alone."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import ModelCheckpoint
 
-from lightning_args.atomic import replacing, temporary_beside
-from lightning_args.confine import confine
+from lightning_args._util.atomic import replacing, temporary_beside
 from lightning_args.errors import CheckpointError
-from lightning_args.trust import check_trusted
+from lightning_args.run.confine import confine
+from lightning_args.run.trust import check_trusted
 
 CONFIG_KEY = "lightning_args"
 
@@ -29,7 +29,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     leaves a truncated ``last.ckpt``. Here the temporary file is ``.<name>.<pid>.tmp`` in the same
     folder, flushed to disk before ``os.replace``, so a reader sees the old file or the new one.
     A failed write removes it, and a full disk is a :class:`~lightning_args.errors.DiskFullError`
-    naming the checkpoint (:func:`lightning_args.atomic.replacing`). Remote paths (``s3://``
+    naming the checkpoint (:func:`lightning_args._util.atomic.replacing`). Remote paths (``s3://``
     and the like) keep Lightning's writer.
     """
 
@@ -50,65 +50,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(tmp, target)
 
 
-class ConfigInCheckpoint(pl.Callback):
-    """Store the run's resolved config (plain dicts and lists) in every checkpoint it saves."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-
-    def on_save_checkpoint(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        checkpoint[CONFIG_KEY] = {"config": self.config}
-
-
-class BestAndLastCheckpoint(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint``, with ``last.ckpt`` written after every epoch.
-
-    Since Lightning 2.6, ``save_last=True`` writes ``last.ckpt`` only at a step where a top-k
-    checkpoint is written: with ``save_top_k=1`` and a monitored metric, that is each new best,
-    and ``last.ckpt`` becomes a copy of ``best.ckpt``, however many epochs came after it. A run
-    resumed from it (``lightning-args resume``, a requeued job) would train those epochs again.
-    Here the last checkpoint is also written at the end of every epoch where no top-k one was.
-    """
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        due = self._last_due(trainer) and self._should_save_on_train_epoch_end(trainer)
-        super().on_train_epoch_end(trainer, pl_module)
-        if due:
-            self._save_last_if_missing(trainer)
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        due = self._last_due(trainer) and not self._should_save_on_train_epoch_end(trainer)
-        super().on_validation_end(trainer, pl_module)
-        if due:
-            self._save_last_if_missing(trainer)
-
-    def _last_due(self, trainer: pl.Trainer) -> bool:
-        return bool(self.save_last) and not self._should_skip_saving_checkpoint(trainer)
-
-    def _save_last_if_missing(self, trainer: pl.Trainer) -> None:
-        if self._last_global_step_saved != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-
-
-class LoaderStateOnResume(pl.Callback):
-    """Give the training loaders their position from the checkpoint, when Lightning did not.
-
-    Lightning restores stateful loaders (:class:`~lightning_args.data.TensorBatches`) only when
-    the training loader is first built after the checkpoint is read. A scheduler that asks for
-    ``trainer.estimated_stepping_batches`` (cosine, one-cycle) builds it earlier, and the
-    position is dropped: a run resumed mid-epoch would see the epoch's first batches again
-    (Lightning-AI/pytorch-lightning#20550). At the start of training the pending states are
-    loaded; no batch has been drawn yet.
-    """
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        loop = trainer.fit_loop
-        if getattr(loop, "_combined_loader_states_to_load", None):
-            loop._load_combined_loader_states()
-
-
 def config_from_checkpoint(path: str | Path) -> dict[str, Any]:
     """The resolved config stored in the checkpoint at ``path``, once the trust policy allows it.
 
@@ -121,7 +62,7 @@ def load_from_checkpoint(path: str | Path, map_location: str = "cpu") -> pl.Ligh
     """Rebuild the LightningModule saved at ``path`` from the config it carries, with its weights.
 
     The file may come from someone else: it is read as plain data, and its config builds only
-    what :mod:`lightning_args.trust` allows.
+    what :mod:`lightning_args.run.trust` allows.
 
     Example (``path`` being any ``checkpoints/*.ckpt`` of a run)::
 
@@ -176,9 +117,9 @@ def read_checkpoint(path: str | Path, map_location: str) -> dict[str, Any]:
 
 
 def config_of(checkpoint: dict[str, Any], path: Path, root: Path | None = None) -> dict[str, Any]:
-    """The resolved config a checkpoint carries, judged by :mod:`lightning_args.trust` and
+    """The resolved config a checkpoint carries, judged by :mod:`lightning_args.run.trust` and
     confined to the run directory ``root`` (default: the one holding ``path``) by
-    :mod:`lightning_args.confine`; :class:`CheckpointError` if it has none."""
+    :mod:`lightning_args.run.confine`; :class:`CheckpointError` if it has none."""
     source = f"checkpoint {str(path)!r}"
     stored = checkpoint.get(CONFIG_KEY)
     config = stored.get("config") if isinstance(stored, dict) else None

@@ -22,7 +22,14 @@ from typing import Any, TypeVar
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_args.confine import is_inside
+from lightning_args._compat.hydra import (
+    fast_help,
+    flags_first,
+    friendly_errors,
+    full_error,
+    shown_configs,
+)
+from lightning_args.config.store import register
 from lightning_args.errors import (
     AcceleratorError,
     CheckpointError,
@@ -32,17 +39,10 @@ from lightning_args.errors import (
     OutputRootError,
     PreflightFailed,
 )
-from lightning_args.hydra_errors import explain
-from lightning_args.hydra_patches import (
-    fast_help,
-    flags_first,
-    friendly_errors,
-    full_error,
-    shown_configs,
-)
-from lightning_args.ownership import check_reuse, claimed
-from lightning_args.record import RECORD_NAME, RunRecord, RunStatus
-from lightning_args.store import register
+from lightning_args.run.confine import is_inside
+from lightning_args.run.explain import explain
+from lightning_args.run.ownership import check_reuse, claimed
+from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus
 
 R = TypeVar("R")
 _log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def main(
     config (unknown key, wrong type, unknown option, missing value, unknown ``_target_``), a
     pre-flight refusal (see :class:`PreFlight`) and an exception of the job itself, from torch,
     Lightning, Hydra's instantiate, OmegaConf, Optuna, the file system or the task's own code
-    (:func:`lightning_args.hydra_errors.explain`). ``HYDRA_FULL_ERROR=1`` shows the traceback.
+    (:func:`lightning_args.run.explain.explain`). ``HYDRA_FULL_ERROR=1`` shows the traceback.
 
     Example (``train.py``)::
 
@@ -130,8 +130,8 @@ def train(cfg: DictConfig) -> Objective:
 
 
 def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
-    from lightning_args.interrupt import interrupted_by
-    from lightning_args.requeue import JobRequeued
+    from lightning_args.callbacks.interrupt import interrupted_by
+    from lightning_args.callbacks.requeue import JobRequeued
 
     previous = RunRecord.read(run_dir) if (run_dir / RECORD_NAME).is_file() else None
     ckpt_path = _continue_from(cfg, run_dir, previous)
@@ -313,7 +313,7 @@ def _check_checkpoint(ckpt_path: str | None) -> None:
             f"ckpt_path={ckpt_path!r}: no such file. Expected a checkpoint, e.g. a run's "
             "checkpoints/last.ckpt. Fix: correct the path, or drop ckpt_path to start afresh"
         )
-    from lightning_args.checkpoint import read_checkpoint
+    from lightning_args.run.checkpoint import read_checkpoint
 
     # Pre-flight runs twice for a single run (the callback, then train()): read the file once.
     stat = Path(ckpt_path).stat()
@@ -335,7 +335,7 @@ def _continues(cfg: DictConfig, run_dir: Path) -> bool:
 
 def _continue_from(cfg: DictConfig, run_dir: Path, previous: RunRecord | None) -> str | None:
     """``ckpt_path``, or the checkpoint a requeued job left in its run directory."""
-    from lightning_args.requeue import requeue_checkpoint
+    from lightning_args.callbacks.requeue import requeue_checkpoint
 
     if cfg.ckpt_path:
         return str(cfg.ckpt_path)
@@ -432,9 +432,9 @@ def _fit_and_test(
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from lightning_args.builder import build
-    from lightning_args.interrupt import StopOnInterrupt, signals_given_back
-    from lightning_args.requeue import OnceRanksMeet, RequeueOnSignal
+    from lightning_args.callbacks.interrupt import StopOnInterrupt, signals_given_back
+    from lightning_args.callbacks.requeue import OnceRanksMeet, RequeueOnSignal
+    from lightning_args.instantiate.builder import build
 
     _quiet_lightning()
     if ckpt_path:  # a run continued in its own directory: its checkpoints are already there
@@ -546,7 +546,7 @@ def _trial_reporter(cfg: DictConfig) -> Any:
     link = TrialLink.from_env()
     if link is None:
         return None
-    from lightning_args.sweep.pruning import TrialReporter
+    from lightning_args.callbacks.pruning import TrialReporter
 
     return TrialReporter(link, cfg.objective.metric)
 

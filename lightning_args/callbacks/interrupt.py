@@ -8,7 +8,7 @@ under DDP) it saves ``checkpoints/last.ckpt`` and raises :class:`RunInterrupted`
 :func:`lightning_args.train` records ``interrupted`` with the signal and the command that
 resumes the run, and the process exits with the conventional status (130 for SIGINT, 143 for
 SIGTERM). A second signal stops at once. Under submitit, SIGTERM stays submitit's (it lets its
-USR2 requeue finish: :mod:`lightning_args.requeue`).
+USR2 requeue finish: :mod:`lightning_args.callbacks.requeue`).
 
 A signal that arrives after the last training batch (during the final validation) stops the run
 when training ends, before testing: its checkpoints are already written by then, and
@@ -30,8 +30,8 @@ from typing import Any, Protocol
 import lightning.pytorch as pl  # noqa: TID253 - imported by train() only, once lightning is
 from lightning.pytorch.utilities.exceptions import SIGTERMException  # noqa: TID253 - the same
 
+from lightning_args.callbacks.requeue import Handler, stop_here
 from lightning_args.errors import RunInterrupted
-from lightning_args.requeue import Handler, stop_here
 
 _log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class StopOnInterrupt(pl.Callback):
 
 class DefersSignals(Protocol):
     """A callback that takes signals over while fitting: :class:`StopOnInterrupt`,
-    :class:`lightning_args.requeue.RequeueOnSignal`."""
+    :class:`lightning_args.callbacks.requeue.RequeueOnSignal`."""
 
     def restore_signals(self) -> None: ...
 

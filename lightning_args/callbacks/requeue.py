@@ -29,7 +29,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-from lightning_args.record import RunStatus
+from lightning_args.run.record import RunStatus
 
 _log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Writing a file so that a reader, or a crash, never sees half of it.
 
 Both atomic writers (:func:`atomic_write` here and the checkpoint writer,
-:class:`lightning_args.checkpoint.AtomicCheckpointIO`) write a temporary file beside the target
+:class:`lightning_args.run.checkpoint.AtomicCheckpointIO`) write a temporary file beside the target
 and rename it into place, inside :func:`replacing`: a write that fails for any reason (a full
 disk, Ctrl-C) removes its temporary file and leaves the target as it was, and running out of
 space becomes one :class:`~lightning_args.errors.DiskFullError` that names the file, its file
