@@ -31,7 +31,8 @@ from lightning_args.errors import (
     UntrustedPathError,
     UntrustedTargetError,
 )
-from lightning_args.run.app import Objective, check_complete, main, train
+from lightning_args.run.app import Objective, main, train
+from lightning_args.run.preflight import check_complete
 from lightning_args.run.record import RunRecord
 from lightning_args.run.reproduce import Reproduction, reproduce
 from lightning_args.run.resume import resume

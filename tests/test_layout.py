@@ -57,7 +57,7 @@ def test_every_old_module_path_still_imports(old: str) -> None:
             "lightning_args.devices.OneDevicePerJob",
             "lightning_args.callbacks.devices.OneDevicePerJob",
         ),
-        ("lightning_args.app.PreFlight", "lightning_args.run.app.PreFlight"),
+        ("lightning_args.app.PreFlight", "lightning_args.run.preflight.PreFlight"),
         (
             "lightning_args.ownership.ClaimRunDirectory",
             "lightning_args.run.ownership.ClaimRunDirectory",

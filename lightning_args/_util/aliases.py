@@ -29,7 +29,7 @@ from typing import Any
 
 #: Each module of the flat layout and the module(s) that hold its names now, searched in order.
 OLD_MODULES: dict[str, tuple[str, ...]] = {
-    "lightning_args.app": ("lightning_args.run.app",),
+    "lightning_args.app": ("lightning_args.run.app", "lightning_args.run.preflight"),
     "lightning_args.atomic": ("lightning_args._util.atomic",),
     "lightning_args.builder": ("lightning_args.instantiate.builder",),
     "lightning_args.cache": ("lightning_args.run.cache",),

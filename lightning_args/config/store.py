@@ -92,7 +92,7 @@ class _Root(c.Config):
             "sweep": {"dir": SWEEP_DIR, "subdir": "${hydra.job.num}"},
             # In this order: nothing is created for a run that pre-flight refuses.
             "callbacks": {
-                "preflight": {"_target_": "lightning_args.run.app.PreFlight"},
+                "preflight": {"_target_": "lightning_args.run.preflight.PreFlight"},
                 "claim_run_directory": {
                     "_target_": "lightning_args.run.ownership.ClaimRunDirectory"
                 },
