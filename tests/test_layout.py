@@ -102,3 +102,13 @@ def without_finder() -> Iterator[str]:
 def test_control_without_the_finder_an_old_path_is_gone(without_finder: str) -> None:
     with pytest.raises(ModuleNotFoundError, match=r"lightning_args\.rng"):
         importlib.import_module(without_finder)
+
+
+def test_the_package_still_pickles_by_name() -> None:
+    """submitit and joblib pickle a job's function with cloudpickle, which finds the package by
+    name: a package object of another class (an earlier way of keeping ``resume`` a function)
+    made every submitit and joblib sweep fail with ``cannot pickle 'Package' object``."""
+    import cloudpickle
+
+    assert cloudpickle.loads(cloudpickle.dumps(lightning_args)) is lightning_args
+    assert cloudpickle.loads(cloudpickle.dumps(lightning_args.train)) is lightning_args.train

@@ -117,27 +117,19 @@ def current_module(module: str, name: str) -> str:
     return module
 
 
-class KeepsFunctions(types.ModuleType):
-    """A package whose public functions an old submodule of the same name must not replace.
-
-    ``lightning_args.resume`` is a function; importing the old module ``lightning_args.resume``
-    would make Python set the package's attribute ``resume`` to that module.
-    """
-
-    functions: frozenset[str] = frozenset()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in self.functions and isinstance(value, OldModule):
-            return
-        super().__setattr__(name, value)
-
-
 def install(package: str) -> None:
-    """Put :class:`OldModuleFinder` on :data:`sys.meta_path` (once) and keep ``package``'s
-    functions that share a name with an old module (``resume``, ``reproduce``) as they are."""
+    """Put :class:`OldModuleFinder` on :data:`sys.meta_path` (once), and keep ``package``'s
+    functions that share a name with an old module (``resume``, ``reproduce``) as they are.
+
+    Importing ``lightning_args.resume`` for the first time would make Python set the package's
+    attribute ``resume`` to that module; a module already in :data:`sys.modules` is returned
+    as it is, so those few are made now. (The package's class is left alone: ``pickle``, which
+    submitit and joblib use to send a job, must still find the module by name.)
+    """
     if not any(isinstance(finder, OldModuleFinder) for finder in sys.meta_path):
         sys.meta_path.append(OldModuleFinder())
     module = sys.modules[package]
-    shared = {old.rpartition(".")[2] for old in OLD_MODULES if old.count(".") == 1}
-    kept = frozenset(n for n in shared if callable(getattr(module, n, None)))
-    module.__class__ = type("Package", (KeepsFunctions,), {"functions": kept})
+    for old, homes in OLD_MODULES.items():
+        parent, _, name = old.rpartition(".")
+        if parent == package and callable(vars(module).get(name)) and old not in sys.modules:
+            sys.modules[old] = OldModule(old, homes)
