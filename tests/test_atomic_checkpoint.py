@@ -7,9 +7,8 @@ after each kill.
 
 from __future__ import annotations
 
+import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,9 +17,11 @@ import torch
 
 import lightning_args
 from lightning_args.run.checkpoint import AtomicCheckpointIO
+from tests.helpers import start_app
 
 WRITER = """
-import sys, torch
+import sys, tempfile, torch
+tempfile.tempdir = None  # a forked process: find the temp dir from this process's TMPDIR
 from lightning_args.run.checkpoint import AtomicCheckpointIO
 io, path = AtomicCheckpointIO(), sys.argv[1]
 payload = torch.randn(12_000_000)  # ~48 MB
@@ -36,20 +37,21 @@ def test_sigkill_during_save_leaves_a_loadable_checkpoint(tmp_path: Path) -> Non
     path = tmp_path / "checkpoints" / "last.ckpt"
     system_tmp = tmp_path / "system-tmp"
     system_tmp.mkdir()
+    writer = tmp_path / "writer.py"
+    writer.write_text(WRITER)
     interrupted = 0
     for trial in range(6):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path)],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={"TMPDIR": str(system_tmp), "PATH": "/usr/bin:/bin"},
-        )
-        assert proc.stdout is not None
-        while proc.stdout.readline().split()[1] != str(2 + trial % 3):  # a few saves in
-            pass
-        time.sleep(0.01 * trial)  # into the write of that save
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        read_end, write_end = os.pipe()
+        with os.fdopen(write_end, "wb") as out:  # the child keeps its own copy
+            proc = start_app(
+                str(path), script=writer, cwd=tmp_path, env={"TMPDIR": str(system_tmp)}, stdout=out
+            )
+        with os.fdopen(read_end) as lines:
+            while lines.readline().split()[1] != str(2 + trial % 3):  # a few saves in
+                pass
+            time.sleep(0.01 * trial)  # into the write of that save
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
         interrupted += (path.parent / f".last.ckpt.{proc.pid}.tmp").exists()
 
         checkpoint = torch.load(path, weights_only=True)  # whole, never half written
