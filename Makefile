@@ -64,8 +64,8 @@ setup: $(STAMP)  ## only create this interpreter's environment
 WORKERS ?= auto
 FAST_MARKS := not slow and not slurm and not postgres and not root
 
-unit: $(STAMP)  ## the whole test suite (ARGS= passes pytest options)
-	$(PY) -m pytest -n $(WORKERS) --dist loadgroup $(ARGS)
+unit: $(STAMP)  ## the whole test suite (ARGS= passes pytest options); lists the slowest 25
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup --durations=25 $(ARGS)
 
 .PHONY: test-fast
 test-fast: $(STAMP)  ## the fast tests: everything unmarked, in parallel
