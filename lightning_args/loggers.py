@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import CSVLogger as _LightningCSVLogger
 from lightning.pytorch.loggers import MLFlowLogger as _LightningMLFlowLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from lightning_args._compat import lightning as compat
 from lightning_args._util.atomic import atomic_write
 from lightning_args._util.flat import flatten
 
@@ -42,7 +43,7 @@ class MLflowLogger(_LightningMLFlowLogger):
         self.log_hyperparams(flatten(config))
 
 
-class _ContinuingWriter(ExperimentWriter):
+class _ContinuingWriter(compat.KeptWriter):
     def __init__(self, log_dir: str) -> None:
         super().__init__(log_dir)
         path = Path(self.metrics_file_path)
@@ -51,20 +52,13 @@ class _ContinuingWriter(ExperimentWriter):
                 header = next(csv.reader(file), [])
             self.metrics_keys = sorted(header)
 
-    def _check_log_dir_exists(self) -> None:
-        pass  # a run directory always holds other files; nothing here is deleted
-
 
 class CSVLogger(_LightningCSVLogger):
     """``lightning.pytorch.loggers.CSVLogger`` that appends to an existing ``metrics.csv``."""
 
     @property
     def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _ContinuingWriter(log_dir=self.log_dir)
-        assert isinstance(self._experiment, ExperimentWriter)
-        return self._experiment
+        return compat.csv_experiment(self, _ContinuingWriter)
 
 
 def trim_metrics(path: Path, step: int) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from lightning_args._compat import lightning as compat
 from lightning_args.run.checkpoint import CONFIG_KEY
 
 
@@ -34,23 +35,23 @@ class BestAndLastCheckpoint(ModelCheckpoint):
     """
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        due = self._last_due(trainer) and self._should_save_on_train_epoch_end(trainer)
+        due = self._last_due(trainer) and compat.saves_on_train_epoch_end(self, trainer)
         super().on_train_epoch_end(trainer, pl_module)
         if due:
             self._save_last_if_missing(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        due = self._last_due(trainer) and not self._should_save_on_train_epoch_end(trainer)
+        due = self._last_due(trainer) and not compat.saves_on_train_epoch_end(self, trainer)
         super().on_validation_end(trainer, pl_module)
         if due:
             self._save_last_if_missing(trainer)
 
     def _last_due(self, trainer: pl.Trainer) -> bool:
-        return bool(self.save_last) and not self._should_skip_saving_checkpoint(trainer)
+        return bool(self.save_last) and not compat.skips_saving(self, trainer)
 
     def _save_last_if_missing(self, trainer: pl.Trainer) -> None:
-        if self._last_global_step_saved != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if compat.last_saved_step(self) != trainer.global_step:
+            compat.save_last(self, trainer)
 
 
 class LoaderStateOnResume(pl.Callback):
@@ -65,6 +66,4 @@ class LoaderStateOnResume(pl.Callback):
     """
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        loop = trainer.fit_loop
-        if getattr(loop, "_combined_loader_states_to_load", None):
-            loop._load_combined_loader_states()
+        compat.load_pending_loader_states(trainer)

@@ -8,6 +8,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from lightning_args._compat import lightning as compat
 from lightning_args.errors import NonFiniteLossError
 
 
@@ -33,7 +34,7 @@ class FiniteLoss(pl.Callback):
     ) -> None:
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         self.last = loss if isinstance(loss, torch.Tensor) else None
-        every = int(getattr(trainer, "log_every_n_steps", 1) or 1)  # untyped in Lightning
+        every = compat.log_every_n_steps(trainer) or 1
         if batch_idx % max(1, every) == 0:
             self._check(trainer, batch_idx)
 

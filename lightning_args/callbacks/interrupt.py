@@ -27,9 +27,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-import lightning.pytorch as pl  # noqa: TID253 - imported by train() only, once lightning is
-from lightning.pytorch.utilities.exceptions import SIGTERMException  # noqa: TID253 - the same
+import lightning.pytorch as pl
 
+from lightning_args._compat import lightning as compat
 from lightning_args.callbacks.requeue import Handler, stop_here
 from lightning_args.errors import RunInterrupted
 
@@ -64,8 +64,9 @@ class StopOnInterrupt(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning 2.x puts its own SIGTERM handler in front of ours after ``setup``: it stops
         # the run by itself mid-validation or at an epoch's end (SIGTERMException) and saves
-        # nothing. Taking SIGTERM back makes every stop during training the one above: at a
-        # training batch's end, checkpointed, every rank agreeing.
+        # nothing (lightning_args._compat.lightning: the signal connector). Taking SIGTERM back
+        # makes every stop during training the one above: at a training batch's end,
+        # checkpointed, every rank agreeing.
         for signum in self._previous:
             signal.signal(signum, self._remember)
 
@@ -167,7 +168,7 @@ def interrupted_by(error: BaseException, run_dir: str | Path) -> RunInterrupted 
         isinstance(error, SystemExit) and isinstance(error.__context__, KeyboardInterrupt)
     ):
         return RunInterrupted(signal.SIGINT, "stopped by SIGINT during a step")
-    if isinstance(error, SIGTERMException):
+    if compat.stopped_by_sigterm(error):
         return RunInterrupted(
             signal.SIGTERM,
             f"stopped by SIGTERM outside a training step: it goes on from its last checkpoint, "

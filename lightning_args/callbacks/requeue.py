@@ -29,6 +29,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from lightning_args._compat import lightning as compat
 from lightning_args.run.record import RunStatus
 
 _log = logging.getLogger(__name__)
@@ -130,8 +131,7 @@ def stop_here(trainer: pl.Trainer, path: Path) -> None:
     # Lightning hands this step's metrics to the loggers after the batch-end hooks, which the
     # caller's exception skips: the continued run starts with the next step, so they would be
     # lost. (Private: Lightning 2.6 has no public call for it.)
-    trainer._logger_connector.on_batch_end()
-    trainer._logger_connector.update_train_step_metrics()
+    compat.log_step_metrics(trainer)
 
 
 class OnceRanksMeet(pl.Callback):

@@ -9,6 +9,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from lightning_args._compat import lightning as compat
 from lightning_args.errors import CheckpointError, ConfigValueError
 from lightning_args.instantiate.optim import Optimization, OptimizerSpec
 
@@ -287,7 +288,7 @@ class ConfiguredModule(pl.LightningModule):
         total, count = self._running.get(name, (value.detach(), 0))
         total = value.detach() if count == 0 else total + value.detach()
         count += 1
-        every: int = self.trainer.log_every_n_steps  # type: ignore[attr-defined]
+        every = compat.log_every_n_steps(self.trainer)
         if (self.trainer.fit_loop.total_batch_idx + 1) % every == 0:
             self.log(name, total / count, prog_bar=prog_bar, on_step=True, on_epoch=False)
             count = 0

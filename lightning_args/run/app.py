@@ -14,7 +14,6 @@ import logging
 import os
 import random
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -234,14 +233,14 @@ def _fit_and_test(
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    from lightning_args._compat.lightning import quiet_lightning
     from lightning_args.callbacks.finite_loss import FiniteLoss
     from lightning_args.callbacks.interrupt import StopOnInterrupt, signals_given_back
     from lightning_args.callbacks.requeue import OnceRanksMeet, RequeueOnSignal
     from lightning_args.instantiate.builder import build
 
-    _quiet_lightning()
-    if ckpt_path:  # a run continued in its own directory: its checkpoints are already there
-        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not")
+    # A run continued in its own directory: its checkpoints are already there.
+    quiet_lightning(continuing=bool(ckpt_path))
     pl.seed_everything(seed, workers=True, verbose=False)
     reporter = _trial_reporter(cfg)
     requeue, stop = RequeueOnSignal(cfg.paths.run_dir), StopOnInterrupt(cfg.paths.run_dir)
@@ -306,35 +305,6 @@ def _trial_reporter(cfg: DictConfig) -> Any:
     from lightning_args.callbacks.pruning import TrialReporter
 
     return TrialReporter(link, cfg.objective.metric)
-
-
-def _quiet_lightning() -> None:
-    """Drop the lines of Lightning's output that a user cannot act on, and print the rest once."""
-    # lightning 2.6 on torch >= 2.13 warns about its own use of torch's pytree on every batch.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    # On a machine with Slurm installed, outside a job, Lightning suggests `srun` at every run.
-    if "SLURM_JOB_ID" not in os.environ:
-        warnings.filterwarnings("ignore", message=r"The `srun` command is available on your")
-    # metrics.csv is written into the run directory, which already holds .hydra/ and run.json.
-    warnings.filterwarnings(
-        "ignore", message=r"Experiment logs directory .* exists and is not empty"
-    )
-    lightning_logger = logging.getLogger("lightning")
-    if logging.getLogger().handlers:
-        # `import lightning` gives its logger a console handler *and* lets records propagate to
-        # the root logger, which Hydra configured (console and <run_dir>/<app>.log): every line
-        # would print twice.
-        for handler in list(lightning_logger.handlers):
-            if type(handler) is logging.StreamHandler:
-                lightning_logger.removeHandler(handler)
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
-        rank_zero.addFilter(_NoAdverts())
-
-
-class _NoAdverts(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
 
 
 def _objective(cfg: DictConfig, metrics: dict[str, float], checkpoint: Any) -> float:

@@ -1,0 +1,209 @@
+"""Every use of Lightning's private or version-dependent internals, in one module.
+
+Checked on lightning 2.6.6 (:data:`CHECKED_ON`; torch 2.13), by reading its source (paths below
+are under ``lightning/``):
+
+- ``pytorch/loops/fit_loop.py``: ``_FitLoop.on_load_checkpoint`` keeps the training loaders'
+  states of a checkpoint in ``_combined_loader_states_to_load``, and ``setup_data`` hands them
+  to the loaders (``_load_combined_loader_states()``: only while ``restarting``, then empties
+  the list) when it builds the training loader. A loader built before the checkpoint was read
+  (``trainer.estimated_stepping_batches`` in ``configure_optimizers``) is not built again, and
+  the states stay pending (Lightning-AI/pytorch-lightning#20550):
+  :func:`load_pending_loader_states`, for
+  :class:`~lightning_args.callbacks.checkpoint.LoaderStateOnResume`.
+- ``pytorch/callbacks/model_checkpoint.py``: ``ModelCheckpoint.on_train_epoch_end`` and
+  ``on_validation_end`` save ``last.ckpt`` only when a top-k checkpoint was saved at the same
+  step (``_last_global_step_saved == trainer.global_step``) or with ``save_last="link"``: with
+  ``save_top_k=1`` it is a copy of the best one. The methods they decide and save with,
+  ``_should_skip_saving_checkpoint(trainer)``, ``_should_save_on_train_epoch_end(trainer)``,
+  ``_monitor_candidates(trainer)`` and ``_save_last_checkpoint(trainer, monitor_candidates)``,
+  and the step of the latest save, ``_last_global_step_saved``: :func:`skips_saving`,
+  :func:`saves_on_train_epoch_end`, :func:`last_saved_step`, :func:`save_last`, for
+  :class:`~lightning_args.callbacks.checkpoint.BestAndLastCheckpoint`.
+- ``pytorch/loops/training_epoch_loop.py``: ``_TrainingEpochLoop.advance`` hands a step's
+  metrics to the loggers after the ``on_train_batch_end`` hooks, through the trainer's
+  ``_logger_connector`` (``pytorch/trainer/connectors/logger_connector/logger_connector.py``):
+  ``on_batch_end()`` then ``update_train_step_metrics()``. A hook that stops training by raising
+  skips both: :func:`log_step_metrics`. ``_LoggerConnector.on_trainer_init`` sets
+  ``trainer.log_every_n_steps``, an attribute the ``Trainer`` class does not declare:
+  :func:`log_every_n_steps`.
+- ``pytorch/trainer/connectors/signal_connector.py`` (behaviour, used as it is by
+  :mod:`lightning_args.callbacks.interrupt`): ``Trainer._run`` calls
+  ``_SignalConnector.register_signal_handlers()`` after the callbacks' ``setup`` and before the
+  loops start (``on_train_start``). It installs a SIGTERM handler of its own (a
+  ``_HandlersCompose`` that sets ``trainer.received_sigterm``, then calls the handler it found),
+  and its ``teardown()`` puts the handlers it found back, also after a failed fit. The loops then
+  stop by themselves: ``SIGTERMException`` (``pytorch/utilities/exceptions.py``, a
+  ``SystemExit`` whose code is ``None``, so the process would exit 0) at a training batch's or an
+  epoch's end and between evaluation batches (``training_epoch_loop.py``, ``fit_loop.py``,
+  ``evaluation_loop.py``), saving nothing: :func:`stopped_by_sigterm`.
+- ``fabric/loggers/csv_logs.py`` and ``pytorch/loggers/csv_logs.py``: the CSV logger's writer,
+  ``ExperimentWriter`` (``lightning.pytorch.loggers.csv_logs``; not in
+  ``lightning.pytorch.loggers.__all__``), calls ``_check_log_dir_exists()`` in ``__init__``,
+  which warns about a non-empty directory and deletes its ``metrics.csv``. Its ``save()``
+  appends to ``metrics_file_path``, rewriting the file with every earlier row when
+  ``metrics_keys`` (the header, sorted) gains a column. ``CSVLogger.experiment`` makes its
+  writer once, into ``_experiment``, after making ``root_dir`` with ``_fs``: :class:`KeptWriter`
+  and :func:`csv_experiment`, for :class:`lightning_args.loggers.CSVLogger`.
+- Output (:func:`quiet_lightning`): warnings whose text is Lightning's (or torch's, seen through
+  Lightning): ``LeafSpec()`` in ``pytorch/utilities/_pytree.py`` warns on torch >= 2.13
+  ("`isinstance(treespec, LeafSpec)` is deprecated"), on every batch; ``SLURMEnvironment.
+  _validate_srun_used`` (``fabric/plugins/environments/slurm.py``) at every Trainer where
+  ``srun`` is installed; ``_ExperimentWriter._check_log_dir_exists`` (above) and
+  ``ModelCheckpoint.__warn_if_dir_not_empty``. ``lightning/__init__.py`` gives the
+  ``lightning`` logger a ``StreamHandler`` and leaves it propagating to the root logger. The
+  "💡 Tip" adverts (``logger_connector.py``, ``callback_connector.py``) are ``rank_zero_info``
+  records of the logger ``lightning.pytorch.utilities.rank_zero``.
+
+Our subclasses' own private names (:class:`~lightning_args.ConfiguredModule`'s ``_named``,
+``_scheduler``... :class:`~lightning_args.callbacks.checkpoint.BestAndLastCheckpoint`'s
+``_last_due``...) shadow nothing of Lightning's classes; only the overrides listed above do.
+
+``tests/test_lightning_compat.py`` fails when any of these stops holding (on a Lightning or torch
+upgrade: run it first, then update :data:`CHECKED_ON`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+# A base class, so imported when this module is; every module that imports this one is
+# imported only once a run starts (pyproject.toml's per-file-ignores), or imports it inside a
+# function (run/app.py).
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+CHECKED_ON = "2.6.6"
+ADVERT_PREFIX = "💡 Tip"  # how Lightning's adverts for its cloud services begin
+RANK_ZERO_LOGGER = "lightning.pytorch.utilities.rank_zero"  # where rank_zero_info logs
+
+
+# --- training loaders -------------------------------------------------------------------------
+
+
+def load_pending_loader_states(trainer: pl.Trainer) -> None:
+    """Hand the training loaders the states a checkpoint holds for them, if Lightning has not.
+
+    Does nothing when no state is pending (a fresh run, or Lightning loaded them already).
+    """
+    loop = trainer.fit_loop
+    if getattr(loop, "_combined_loader_states_to_load", None):
+        loop._load_combined_loader_states()
+
+
+# --- ModelCheckpoint --------------------------------------------------------------------------
+
+
+def skips_saving(callback: ModelCheckpoint, trainer: pl.Trainer) -> bool:
+    """Whether ``callback`` saves nothing now: ``fast_dev_run``, not fitting, the sanity check,
+    or a checkpoint saved at this step already."""
+    return callback._should_skip_saving_checkpoint(trainer)
+
+
+def saves_on_train_epoch_end(callback: ModelCheckpoint, trainer: pl.Trainer) -> bool:
+    """Whether ``callback`` saves at the end of a training epoch (``True``) or at the end of
+    validation (``False``)."""
+    return callback._should_save_on_train_epoch_end(trainer)
+
+
+def last_saved_step(callback: ModelCheckpoint) -> int:
+    """The global step of the latest checkpoint ``callback`` saved (0 before any)."""
+    return callback._last_global_step_saved
+
+
+def save_last(callback: ModelCheckpoint, trainer: pl.Trainer) -> None:
+    """Save ``callback``'s last checkpoint now, named from the current metrics as Lightning
+    names it (nothing without ``save_last``)."""
+    callback._save_last_checkpoint(trainer, callback._monitor_candidates(trainer))
+
+
+# --- logging ----------------------------------------------------------------------------------
+
+
+def log_step_metrics(trainer: pl.Trainer) -> None:
+    """Hand this training step's logged metrics to the trainer's loggers (and progress bar and
+    callback metrics) now, as Lightning does after the batch-end hooks."""
+    trainer._logger_connector.on_batch_end()
+    trainer._logger_connector.update_train_step_metrics()
+
+
+def log_every_n_steps(trainer: pl.Trainer) -> int:
+    """``Trainer(log_every_n_steps=...)``: every how many training batches the loggers are
+    written (0: never)."""
+    every: int = trainer.log_every_n_steps  # type: ignore[attr-defined]
+    return every
+
+
+# --- signals ----------------------------------------------------------------------------------
+
+
+def stopped_by_sigterm(error: BaseException) -> bool:
+    """Whether ``error`` is Lightning's own stop after a SIGTERM (``SIGTERMException``)."""
+    return isinstance(error, SIGTERMException)
+
+
+# --- the CSV logger ---------------------------------------------------------------------------
+
+
+class KeptWriter(ExperimentWriter):
+    """Lightning's CSV ``ExperimentWriter``, which deletes nothing it finds in its directory
+    (Lightning's deletes ``metrics.csv``) and does not warn about it."""
+
+    def _check_log_dir_exists(self) -> None:
+        pass  # a run directory always holds other files; nothing here is deleted
+
+
+def csv_experiment(logger: CSVLogger, make: Callable[[str], ExperimentWriter]) -> ExperimentWriter:
+    """``logger``'s writer: ``make(logger.log_dir)`` on first use (after making the logger's
+    root directory, as Lightning's ``CSVLogger.experiment`` does), the same one afterwards."""
+    if logger._experiment is None:
+        logger._fs.makedirs(logger.root_dir, exist_ok=True)
+        logger._experiment = make(logger.log_dir)
+    assert isinstance(logger._experiment, ExperimentWriter)
+    return logger._experiment
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def quiet_lightning(*, continuing: bool = False) -> None:
+    """Drop the lines of Lightning's output that a user cannot act on, and print the rest once.
+
+    ``continuing``: the run goes on in its own directory (its checkpoints are already there).
+    """
+    # lightning 2.6 on torch >= 2.13 warns about its own use of torch's pytree on every batch.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # On a machine with Slurm installed, outside a job, Lightning suggests `srun` at every run.
+    if "SLURM_JOB_ID" not in os.environ:
+        warnings.filterwarnings("ignore", message=r"The `srun` command is available on your")
+    # metrics.csv is written into the run directory, which already holds .hydra/ and run.json.
+    warnings.filterwarnings(
+        "ignore", message=r"Experiment logs directory .* exists and is not empty"
+    )
+    if continuing:
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not")
+    lightning_logger = logging.getLogger("lightning")
+    if logging.getLogger().handlers:
+        # `import lightning` gives its logger a console handler *and* lets records propagate to
+        # the root logger, which Hydra configured (console and <run_dir>/<app>.log): every line
+        # would print twice.
+        for handler in list(lightning_logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                lightning_logger.removeHandler(handler)
+    rank_zero = logging.getLogger(RANK_ZERO_LOGGER)
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdverts())
+
+
+class _NoAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(ADVERT_PREFIX)
