@@ -1,2 +1,2 @@
 """Every use of a private or version-dependent internal, one module per library, each with the
-versions it was checked on (a test of tests/test_compat*.py fails when one breaks)."""
+versions it was checked on (tests/test_<library>_compat.py fails when one breaks)."""
