@@ -29,7 +29,6 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from lightning_args import config as c
-from lightning_args.demos import config as demos
 from lightning_args.sweep.names import study_name_resolver
 
 PROVIDER = "lightning_args"
@@ -66,17 +65,6 @@ MULTI_GROUPS: dict[str, dict[str, type[Any]]] = {
     },
 }
 
-# Schemas the demo app's YAML options extend (``defaults: [/schema/model/mlp@_here_]``).
-DEMO_SCHEMAS: dict[str, dict[str, type[Any]]] = {
-    "schema/model": {
-        "classifier": demos.ClassifierConfig,
-        "gan": demos.GANConfig,
-        "sinusoid_meta": demos.SinusoidMetaLearnerConfig,
-    },
-    "schema/model/encoder": {"mlp": demos.MLPEncoderConfig, "cnn": demos.CNNEncoderConfig},
-    "schema/model/head": {"linear": demos.LinearHeadConfig, "mlp": demos.MLPHeadConfig},
-    "schema/data": {"digits": demos.DigitsDataConfig, "sinusoids": demos.SinusoidTasksConfig},
-}
 
 _ROOT_DIR = "${oc.select:paths.output_root,outputs}"
 RUN_DIR = "${lightning_args.unique_dir:" + _ROOT_DIR + "/runs/${now:%Y-%m-%d_%H-%M-%S}}"
@@ -129,9 +117,6 @@ def register() -> None:
                 cs.store(
                     group=group, name=name, node=node, package=f"{group}.{name}", provider=PROVIDER
                 )
-        for group, options in DEMO_SCHEMAS.items():
-            for name, node in options.items():
-                cs.store(group=group, name=name, node=node, provider=PROVIDER)
         if not OmegaConf.has_resolver("lightning_args.unique_dir"):
             OmegaConf.register_new_resolver("lightning_args.unique_dir", unique_dir)
         if not OmegaConf.has_resolver("lightning_args.study"):

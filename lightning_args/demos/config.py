@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from lightning_args.config.root import DataConfig, ModelConfig
@@ -141,3 +142,33 @@ class SinusoidTasksConfig(DataConfig):
     eval_tasks: int = 100
     shots: int = 10
     seed: int = 0
+
+
+#: The schemas the demo app's YAML options extend (``defaults: [/schema/model/classifier@_here_]``).
+SCHEMAS: dict[str, dict[str, type[Any]]] = {
+    "schema/model": {
+        "classifier": ClassifierConfig,
+        "gan": GANConfig,
+        "sinusoid_meta": SinusoidMetaLearnerConfig,
+    },
+    "schema/model/encoder": {"mlp": MLPEncoderConfig, "cnn": CNNEncoderConfig},
+    "schema/model/head": {"linear": LinearHeadConfig, "mlp": MLPHeadConfig},
+    "schema/data": {"digits": DigitsDataConfig, "sinusoids": SinusoidTasksConfig},
+}
+
+
+def register() -> None:
+    """Store the demos' schemas in Hydra's ConfigStore (idempotent; no torch import).
+
+    The library does not know the demos: their own Hydra plugin
+    (``hydra_plugins/lightning_args_demos``) calls this when an app builds its search path.
+
+    >>> register()
+    >>> from hydra.core.config_store import ConfigStore
+    >>> "classifier.yaml" in ConfigStore.instance().repo["schema"]["model"]
+    True
+    """
+    store = ConfigStore.instance()
+    for group, options in SCHEMAS.items():
+        for name, node in options.items():
+            store.store(group=group, name=name, node=node, provider="lightning_args.demos")
