@@ -65,6 +65,20 @@ class Result:
     stderr: str
 
 
+def train_in_process(run: Path, *overrides: str) -> Path:
+    """Train the example app (``trainer=debug``, then ``overrides``) into ``run``, in this
+    process, and return ``run``."""
+    from hydra import compose, initialize_config_dir
+
+    import lightning_args
+
+    lightning_args.register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"paths.run_dir={run}", "trainer=debug", *overrides])
+    lightning_args.train(cfg)
+    return run
+
+
 def app_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """This environment without ``HYDRA_FULL_ERROR``, warnings off, ``env`` on top."""
     full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}

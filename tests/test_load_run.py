@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 import lightning_args
 from lightning_args.demos import Classifier, DigitsDataModule
-from tests.helpers import CONF
+from tests.helpers import train_in_process
 
 # One worker runs them all: the run is trained once.
 pytestmark = pytest.mark.xdist_group("load_run")
@@ -21,19 +20,7 @@ pytestmark = pytest.mark.xdist_group("load_run")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One finished run for the module's tests, which read it (or copy it first)."""
     run = tmp_path_factory.mktemp("finished") / "run"
-    lightning_args.register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                f"paths.run_dir={run}",
-                "trainer=debug",
-                "trainer.enable_progress_bar=false",
-                "trainer.max_epochs=2",
-            ],
-        )
-    lightning_args.train(cfg)
-    return run
+    return train_in_process(run, "trainer.enable_progress_bar=false", "trainer.max_epochs=2")
 
 
 def test_load_run_gives_module_data_and_config(finished_run: Path, tmp_path: Path) -> None:

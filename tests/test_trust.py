@@ -18,32 +18,19 @@ from typing import Any
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 
 import lightning_args
 from lightning_args.run import trust
 from lightning_args.run.checkpoint import CONFIG_KEY
 from lightning_args.run.trust import ENV, check_trusted, judge
-from tests.helpers import CONF, REPO, cli
+from tests.helpers import REPO, cli, train_in_process
 
 
 def train_run(run: Path, *overrides: str) -> Path:
-    """Train a few batches of the example app into ``run`` (in this process)."""
-    lightning_args.register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                f"paths.run_dir={run}",
-                "trainer=debug",
-                "trainer.max_epochs=1",  # models may ask for more (model=gan)
-                "test=false",
-                *overrides,
-            ],
-        )
-    lightning_args.train(cfg)
-    return run
+    """A few batches of the example app trained into ``run`` (in this process)."""
+    # One epoch: models may ask for more (model=gan).
+    return train_in_process(run, "trainer.max_epochs=1", "test=false", *overrides)
 
 
 # One worker runs them all: the module's real run is trained once.
