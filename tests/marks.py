@@ -82,12 +82,38 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 SHARED = ("slurm", "postgres")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Generator[None, None, None]:
+    """Each test of a shared service joins that service's ``xdist_group`` (before
+    pytest-xdist's own hook reads the groups), then every grouped test gets its ``@group``.
+
+    ``--dist loadgroup`` sends a test to its group's worker by that suffix of its node id, which
+    pytest-xdist 3.8 writes into ``item._nodeid``; pytest 9.2 keeps the id in ``item._id``, so
+    the suffix was lost and every group silently spread over all workers (seen on 2026-12-02:
+    two Slurm tests ran at once on the 2-CPU node and a DDP job waited behind the other's jobs;
+    module fixtures were trained once per worker). Where it is missing it is put where pytest
+    reads it (checked on pytest 9.2.0, pytest-xdist 3.8.0; ``tests/test_marks.py`` fails when
+    a group no longer runs on one worker).
+    """
     for item in items:
         names = {m.name for m in item.iter_markers()}
         group = next((name for name in SHARED if name in names), None)
         if group is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
+    yield
+    if not hasattr(config, "workerinput") or not config.getoption("loadgroup", default=False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        groups = {
+            str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+            for m in item.iter_markers("xdist_group")
+        }
+        if groups and item.nodeid.rfind("@") <= item.nodeid.rfind("]"):
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(sorted(groups))}")  # type: ignore[attr-defined]
 
 
 def _missing(item: pytest.Item, started: list[tuple[str, str]]) -> list[str]:
