@@ -3,6 +3,16 @@ themselves live in :mod:`tests.helpers` (re-exported here for older imports)."""
 
 from __future__ import annotations
 
+import os
+
+# Torch on one thread in the tests and every process they start (inherited by the preloading
+# server, the fresh interpreters, joblib's and Slurm's jobs), unless the caller says otherwise:
+# pytest-xdist runs one worker per core, and the tests' tiny models lose more to thread
+# hand-offs than they gain from a second thread (two busy workers each running two threads).
+# Set before anything imports torch, which reads it once. Exact comparisons are between runs made
+# the same way; the fixture run, written on 2 threads, is reproduced on 2 (test_fixture_run).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

@@ -49,8 +49,9 @@ def test_meta_learned_init_adapts_to_unseen_tasks_far_better(
     learner = _meta_learn(algorithm, tmp_path)
     unseen = sinusoid_tasks(50, 10, torch.Generator().manual_seed(1234))
     torch.manual_seed(1)
-    random_losses = [_loss_after_adapting(regressor([40, 40]), unseen, 5) for _ in range(3)]
-    meta = _loss_after_adapting(learner.net, unseen, 5)
+    with one_thread():  # 200 tiny adaptations: threads only contend on two busy cores
+        random_losses = [_loss_after_adapting(regressor([40, 40]), unseen, 5) for _ in range(3)]
+        meta = _loss_after_adapting(learner.net, unseen, 5)
     assert meta < 0.5 * min(random_losses), (meta, random_losses)
     assert learner.opt("inner").steps == 2 * 1500 * 5
     assert learner.opt("outer").steps == 2 * 1500
