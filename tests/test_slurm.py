@@ -25,6 +25,7 @@ from tests.conftest import REPO, read_record, run_app
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
 
+
 SLURM = ("launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1")
 QUIET = ("trainer.enable_progress_bar=false", "trainer.enable_model_summary=false")
 
@@ -230,7 +231,10 @@ def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeou
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=60)
-            pytest.fail(f"the job never got there:\n{out[-2000:]}\n{err[-3000:]}")
+            queue = subprocess.run(
+                ["squeue", "-o", "%i %T %r %C"], capture_output=True, text=True, check=False
+            ).stdout
+            pytest.fail(f"the job never got there:\n{out[-2000:]}\n{err[-3000:]}\nqueue:\n{queue}")
         time.sleep(0.2)
 
 
