@@ -233,9 +233,12 @@ def running_trial(app: Path, name: str, timeout: float = 60) -> optuna.trial.Fro
             trials = optuna.load_study(study_name=name, storage=storage).get_trials()
         except KeyError:  # the study is not created yet
             trials = []
-        # A trial is asked first and marked (host, pid, heartbeat) just after.
+        # A trial is asked first, marked (host, pid, heartbeat) just after, and its values are
+        # suggested after that: a sweeper killed before them leaves nothing to run again.
         running = [
-            t for t in trials if t.state.name == "RUNNING" and "sweeper_heartbeat" in t.user_attrs
+            t
+            for t in trials
+            if t.state.name == "RUNNING" and "sweeper_heartbeat" in t.user_attrs and t.params
         ]
         if running:
             return running[0]
