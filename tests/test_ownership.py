@@ -234,13 +234,15 @@ def test_two_trainings_started_together_into_one_new_directory(tmp_path: Path, g
             print(f"exit {r.returncode}:\n{r.stderr[-4000:]}")
         # Without the guard nothing refuses the second writer, and the guarded outcome never
         # happens: both train in the same directory (its log says so twice; their metrics rows
-        # are duplicated or overwrite each other, depending on timing), or one of them fails on
-        # the other's half-written files (seen once in CI: an exit 1, its message cut short).
+        # are duplicated or overwrite each other, depending on timing), or one or both fail on
+        # the other's half-written files (both seen in CI: the two CSV writers rewrote the
+        # metrics file under each other, "dict contains fields not in fieldnames").
         assert not any("is being written by pid" in r.stderr for r in results)
         if codes == [0, 0]:
             assert completed_in(run) == 2
         else:
-            assert 0 in codes, "neither unguarded writer finished"
+            failed = [r for r in results if r.returncode != 0]
+            assert all("the run failed" in r.stderr for r in failed)
 
 
 def completed_in(run: Path) -> int:
