@@ -1,2 +1,3 @@
 """The Lightning callbacks a run installs (Lightning's convention: one module per concern):
-checkpoints, random states, interrupts, requeue on preemption, one device per job, pruning."""
+checkpoints, random states, logged metrics, interrupts, requeue on preemption, one device per
+job, pruning."""

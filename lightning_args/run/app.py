@@ -236,6 +236,7 @@ def _fit_and_test(
     from lightning_args._compat.lightning import quiet_lightning
     from lightning_args.callbacks.finite_loss import FiniteLoss
     from lightning_args.callbacks.interrupt import StopOnInterrupt, signals_given_back
+    from lightning_args.callbacks.logged import LoggedMetrics, scalars
     from lightning_args.callbacks.requeue import OnceRanksMeet, RequeueOnSignal
     from lightning_args.instantiate.builder import build
 
@@ -245,7 +246,8 @@ def _fit_and_test(
     reporter = _trial_reporter(cfg)
     requeue, stop = RequeueOnSignal(cfg.paths.run_dir), StopOnInterrupt(cfg.paths.run_dir)
     lr = OmegaConf.select(cfg, "optimizer.lr", default=None)
-    callbacks: list[pl.Callback] = [requeue, stop, FiniteLoss(lr)]
+    logged = LoggedMetrics()
+    callbacks: list[pl.Callback] = [requeue, stop, FiniteLoss(lr), logged]
     callbacks += [reporter] if reporter else []
     callbacks += [OnceRanksMeet(resumed)] if resumed else []
     built = build(cfg, callbacks=callbacks)
@@ -256,7 +258,7 @@ def _fit_and_test(
             built.module, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True
         )
 
-    fit_metrics = _scalars(trainer.callback_metrics)
+    fit_metrics = logged.metrics(trainer)
     if reporter is not None and reporter.pruned_at is not None:
         import optuna
 
@@ -277,7 +279,7 @@ def _fit_and_test(
         trainer.test(
             built.module, datamodule=built.datamodule, ckpt_path=best or None, weights_only=True
         )
-        test_metrics = _scalars(trainer.callback_metrics)
+        test_metrics = scalars(trainer.callback_metrics)
 
     also = {name: _logged(name, fit_metrics) for name in cfg.objective.get("also") or []}
     if record is not None:
@@ -322,10 +324,6 @@ def _logged(metric: str, metrics: dict[str, float], key: str = "objective.also")
         f"{key}: {metric!r} was never logged. Logged metrics: "
         f"{', '.join(sorted(metrics)) or 'none'}. Fix: {key}=<one of them>"
     )
-
-
-def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
 
 
 def _relative(path: str, root: str) -> str | None:
