@@ -7,6 +7,7 @@ bookkeeping (``Progress``), which the heartbeat thread reads while trials run.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,12 +22,11 @@ from hydra_plugins.lightning_args_optuna._budget import Budget
 from hydra_plugins.lightning_args_optuna._composed import ComposedSpace
 from hydra_plugins.lightning_args_optuna._impl import OptunaSweep
 from hydra_plugins.lightning_args_optuna._progress import Progress
-from hydra_plugins.lightning_args_optuna._settings import parse_directions
+from hydra_plugins.lightning_args_optuna._settings import launcher_parallelism, parse_directions
 from hydra_plugins.lightning_args_optuna.config import Direction, SweeperConfig
 from hydra_plugins.lightning_args_optuna.lightning_args_optuna_sweeper import (
     LightningArgsOptunaSweeper,
 )
-from lightning_args._compat.hydra import failed_job, job_error
 from lightning_args.errors import ConfigValueError, SearchSpaceError
 from lightning_args.sweep.space import Space, parse
 from lightning_args.sweep.storage import open_storage
@@ -139,14 +139,52 @@ def test_the_trial_loops_change_the_running_trials_only_under_the_lock(
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
 
 
-def test_a_failed_jobs_exception_is_read_without_raising_it() -> None:
-    """Hydra keeps it in ``JobReturn._return_value`` (hydra_patches.job_error is the one reader):
-    this fails when a Hydra upgrade moves it."""
-    error = optuna.TrialPruned("at epoch 2")
-    failed = failed_job(["x=1"], error)
-    assert (failed.status, failed.overrides) == (JobStatus.FAILED, ["x=1"])
-    assert job_error(failed) is error
-    with pytest.raises(optuna.TrialPruned):
-        failed.return_value  # noqa: B018 (Hydra's public reader raises it)
-    done = JobReturn(overrides=[], status=JobStatus.COMPLETED, _return_value=0.5)
-    assert (job_error(done), done.return_value) == (None, 0.5)
+CORES = os.cpu_count() or 1
+LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+
+
+@pytest.mark.parametrize(
+    ("launcher", "in_process", "expected"),
+    [
+        ({"n_jobs": 3}, False, 3),
+        ({"n_jobs": -1}, False, CORES),  # joblib's: every core
+        ({"n_jobs": -2}, False, max(1, CORES - 1)),
+        ({"n_jobs": 0}, False, 1),
+        ({"array_parallelism": 8, "_target_": SLURM}, False, 8),
+        ({"array_parallelism": 256, "_target_": LOCAL, "cpus_per_task": 1}, False, CORES),
+        (
+            {"array_parallelism": 256, "_target_": LOCAL, "cpus_per_task": 2},
+            False,
+            max(1, CORES // 2),
+        ),
+        ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, True, 1),
+        ({"n_jobs": 4}, True, 1),  # in this process trials run one at a time whatever it says
+        ({}, False, 1),
+    ],
+    ids=[
+        "joblib",
+        "joblib-all",
+        "joblib-all-but-one",
+        "joblib-zero",
+        "slurm",
+        "local-1cpu",
+        "local-2cpus",
+        "basic",
+        "in-process",
+        "unknown",
+    ],
+)
+def test_n_jobs_follows_the_launcher(
+    launcher: dict[str, Any], in_process: bool, expected: int
+) -> None:
+    assert launcher_parallelism(OmegaConf.create(launcher), in_process=in_process) == expected
+
+
+@pytest.mark.parametrize(("n_jobs", "workers"), [(None, 3), (2, 2)], ids=["follows", "set"])
+def test_the_sweeper_takes_the_launchers_parallelism_unless_set(
+    tmp_path: Path, n_jobs: int | None, workers: int
+) -> None:
+    sweep, _, _ = _sweep(tmp_path, _Launcher(), parse({"x": "interval(0, 1)"}), n_jobs=n_jobs)
+    sweep.config = OmegaConf.create({"hydra": {"launcher": {"n_jobs": 3}}})
+    assert sweep._workers() == workers

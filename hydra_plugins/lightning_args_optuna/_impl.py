@@ -43,6 +43,7 @@ from hydra_plugins.lightning_args_optuna._progress import Progress
 from hydra_plugins.lightning_args_optuna._settings import (
     check_settings,
     container,
+    launcher_parallelism,
     parse_directions,
     pin_sweep_dir,
 )
@@ -297,6 +298,8 @@ class OptunaSweep:
     # --- helpers ----------------------------------------------------------------------------
 
     def _workers(self) -> int:
+        if self.settings.n_jobs is None:
+            return launcher_parallelism(self.config.hydra.launcher, in_process=self.in_process)
         n_jobs = max(1, self.settings.n_jobs)
         if n_jobs > 1 and self.in_process:
             _log.warning(

@@ -8,6 +8,7 @@ Apart from the schema (``config.py``), which Hydra imports at every start-up: th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from hydra_plugins.lightning_args_optuna.config import Direction, SweeperConfig
 from lightning_args.errors import ConfigValueError, SearchSpaceError
 
+_N_JOBS = "a whole number >= 1, or null (as many as the launcher runs at once)"
+
 #: Sweeper settings with a range: (key, in range?, what is expected, a value that works).
 _RANGES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
     ("n_trials", lambda v: isinstance(v, int) and v >= 1, "a whole number >= 1", "20"),
-    ("n_jobs", lambda v: isinstance(v, int) and v >= 1, "a whole number >= 1", "1"),
+    ("n_jobs", lambda v: v is None or (isinstance(v, int) and v >= 1), _N_JOBS, "1"),
     ("max_failure_rate", lambda v: 0 <= v <= 1, "a fraction from 0 to 1", "0.25"),
     ("heartbeat_interval", lambda v: v is None or v > 0, "seconds > 0, or null", "30"),
     ("grace_period", lambda v: v > 0, "seconds > 0", "300"),
@@ -74,3 +77,33 @@ def parse_directions(direction: Any) -> list[str]:
                 "hydra.sweeper.direction=maximize"
             ) from None
     return out
+
+
+def launcher_parallelism(launcher: DictConfig, *, in_process: bool) -> int:
+    """How many jobs ``hydra.launcher`` runs at once: what ``hydra.sweeper.n_jobs: null``
+    follows, so that a user sets parallelism once, on the launcher.
+
+    joblib's ``n_jobs`` (negative counts from the cores, as joblib does: -1 is every core);
+    submitit's ``array_parallelism``, on this machine (``submitit_local``) at most as many jobs
+    as its cores hold jobs of ``cpus_per_task``; Hydra's basic launcher (in this process) and
+    any other one, 1.
+
+    >>> from omegaconf import OmegaConf
+    >>> launcher_parallelism(OmegaConf.create({"n_jobs": 3}), in_process=False)
+    3
+    >>> launcher_parallelism(OmegaConf.create({"array_parallelism": 8}), in_process=False)
+    8
+    """
+    cores = os.cpu_count() or 1
+    n_jobs = OmegaConf.select(launcher, "n_jobs", default=None)
+    if in_process or n_jobs == 0:
+        return 1
+    if isinstance(n_jobs, int):
+        return max(1, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)
+    parallel = OmegaConf.select(launcher, "array_parallelism", default=None)
+    if not isinstance(parallel, int):
+        return 1
+    if "Local" in str(OmegaConf.select(launcher, "_target_", default="")):
+        cpus = OmegaConf.select(launcher, "cpus_per_task", default=None)
+        parallel = min(parallel, max(1, cores // (cpus if isinstance(cpus, int) and cpus else 1)))
+    return max(1, parallel)
