@@ -45,7 +45,10 @@ __all__ = [  # re-exported for older imports: import them from tests.helpers
     "service",
 ]
 
-pytest_plugins = ["tests.marks"]  # the marks' rule: a test that starts processes says so
+pytest_plugins = [
+    "tests.marks",  # the marks' rule: a test that starts processes says so
+    "tests.timeline",  # LIGHTNING_ARGS_TEST_TIMELINE=FILE: where the wall time goes
+]
 
 
 @pytest.fixture

@@ -47,3 +47,16 @@ def test_load_run_gives_module_data_and_config(finished_run: Path, tmp_path: Pat
 def test_unknown_checkpoint_lists_those_present(finished_run: Path) -> None:
     with pytest.raises(lightning_args.CheckpointError, match=r"best\.ckpt, last\.ckpt"):
         lightning_args.load_run(finished_run, checkpoint="epoch3")
+
+
+def test_the_record_says_where_the_time_went(finished_run: Path) -> None:
+    """``run.json``'s ``timings``: seconds per phase, checkpoint writes inside the fit."""
+    from lightning_args.run.record import Phase, RunRecord
+
+    timings = RunRecord.read(finished_run).timings
+    assert set(timings) == {phase.value for phase in Phase}
+    assert all(seconds > 0 for seconds in timings.values()), timings
+    assert timings[Phase.CHECKPOINTS] < timings[Phase.FIT]
+    record = RunRecord.read(finished_run)
+    assert record.duration_s is not None
+    assert timings[Phase.BUILD] + timings[Phase.FIT] + timings[Phase.TEST] < record.duration_s

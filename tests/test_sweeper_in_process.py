@@ -2,11 +2,12 @@
 a launcher that returns at once.
 
 No Hydra app and no job process: what is checked is how settings arrive and the loops'
-bookkeeping (``_Progress``), which the heartbeat thread reads while trials run.
+bookkeeping (``Progress``), which the heartbeat thread reads while trials run.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,14 +18,17 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import ListConfig, OmegaConf
 
-from hydra_plugins.lightning_args_optuna._impl import OptunaSweep, _directions, _Progress
+from hydra_plugins.lightning_args_optuna._budget import Budget
+from hydra_plugins.lightning_args_optuna._composed import ComposedSpace
+from hydra_plugins.lightning_args_optuna._impl import OptunaSweep
+from hydra_plugins.lightning_args_optuna._progress import Progress
+from hydra_plugins.lightning_args_optuna._settings import launcher_parallelism, parse_directions
 from hydra_plugins.lightning_args_optuna.config import Direction, SweeperConfig
 from hydra_plugins.lightning_args_optuna.lightning_args_optuna_sweeper import (
     LightningArgsOptunaSweeper,
 )
-from lightning_args._compat.hydra import failed_job, job_error
 from lightning_args.errors import ConfigValueError, SearchSpaceError
-from lightning_args.sweep.space import parse
+from lightning_args.sweep.space import Space, parse
 from lightning_args.sweep.storage import open_storage
 
 
@@ -40,14 +44,14 @@ from lightning_args.sweep.storage import open_storage
     ],
 )
 def test_directions_are_read_through_the_one_enum(direction: object, expected: list[str]) -> None:
-    assert _directions(direction) == expected
+    assert parse_directions(direction) == expected
     assert [Direction(d) for d in expected] == [Direction[d] for d in expected]
 
 
 @pytest.mark.parametrize("direction", ["up", 1, ["minimize", "sideways"]])
 def test_an_unknown_direction_is_one_message(direction: object) -> None:
     with pytest.raises(SearchSpaceError, match=r"expected minimize or maximize .* Fix: "):
-        _directions(direction)
+        parse_directions(direction)
 
 
 def test_the_plugin_keeps_its_settings_typed() -> None:
@@ -79,7 +83,7 @@ class _Launcher:
 
 
 class _LockedOnly(dict[int, Any]):
-    """``_Progress.running`` that notes every change made without ``lock`` held."""
+    """``Progress.running`` that notes every change made without ``lock`` held."""
 
     def __init__(self, lock: threading.Lock) -> None:
         super().__init__()
@@ -98,10 +102,10 @@ class _LockedOnly(dict[int, Any]):
 
 
 def _sweep(
-    tmp_path: Path, launcher: _Launcher, **settings: Any
-) -> tuple[OptunaSweep, optuna.Study]:
-    """An OptunaSweep as ``setup`` leaves it, without a Hydra app: a journal study in
-    ``tmp_path``, no option spaces, no heartbeat thread."""
+    tmp_path: Path, launcher: _Launcher, space: Space, **settings: Any
+) -> tuple[OptunaSweep, optuna.Study, Budget]:
+    """An OptunaSweep as ``setup`` leaves it, without a Hydra app, and the budget ``run`` gives
+    its trial loops: a journal study in ``tmp_path``, no option spaces, no heartbeat thread."""
     sweep = OptunaSweep.__new__(OptunaSweep)
     defaults = {"search_space_group": None, "heartbeat_interval": None, "plots": False}
     sweep.settings = SweeperConfig(**{**defaults, **settings})
@@ -110,12 +114,11 @@ def _sweep(
     sweep.storage = str(tmp_path / "study.journal")
     sweep.total = sweep.settings.n_trials
     sweep._pruner_config = {"_target_": "optuna.pruners.NopPruner"}
-    sweep._choices_cache, sweep._option_spaces, sweep._groups = {}, {}, {}
-    sweep._configurations = None
-    sweep._backend = open_storage(sweep.storage)
+    sweep._composed = ComposedSpace(None, None, sweep.settings.search_space_group)  # type: ignore[arg-type]
+    backend = open_storage(sweep.storage)
     sampler = optuna.samplers.RandomSampler(seed=0)
-    study = optuna.create_study(study_name="s", storage=sweep._backend, sampler=sampler)
-    return sweep, study
+    study = optuna.create_study(study_name="s", storage=backend, sampler=sampler)
+    return sweep, study, sweep._budget(backend, [], space, None)
 
 
 @pytest.mark.parametrize(("batched", "batches"), [(True, [2, 2, 1]), (False, [1] * 5)])
@@ -126,23 +129,62 @@ def test_the_trial_loops_change_the_running_trials_only_under_the_lock(
     adds or removes a trial without it races that copy (``dict changed size during
     iteration``), and with ``batched=true`` the loop ran in the main thread without the lock."""
     launcher = _Launcher()
-    sweep, study = _sweep(tmp_path, launcher, n_trials=5, n_jobs=2, batched=batched)
-    progress = _Progress(allowed_failures=0.0)
+    space = parse({"x": "interval(0, 1)"})
+    sweep, study, budget = _sweep(tmp_path, launcher, space, n_trials=5, n_jobs=2, batched=batched)
+    progress = Progress(allowed_failures=0.0)
     running = progress.running = _LockedOnly(progress.lock)
-    sweep._run_trials(study, [], parse({"x": "interval(0, 1)"}), progress)
+    sweep._run_trials(study, budget, progress)
     assert running.unlocked == []
     assert (launcher.batches, len(progress.returns), running) == (batches, 5, {})
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
 
 
-def test_a_failed_jobs_exception_is_read_without_raising_it() -> None:
-    """Hydra keeps it in ``JobReturn._return_value`` (hydra_patches.job_error is the one reader):
-    this fails when a Hydra upgrade moves it."""
-    error = optuna.TrialPruned("at epoch 2")
-    failed = failed_job(["x=1"], error)
-    assert (failed.status, failed.overrides) == (JobStatus.FAILED, ["x=1"])
-    assert job_error(failed) is error
-    with pytest.raises(optuna.TrialPruned):
-        failed.return_value  # noqa: B018 (Hydra's public reader raises it)
-    done = JobReturn(overrides=[], status=JobStatus.COMPLETED, _return_value=0.5)
-    assert (job_error(done), done.return_value) == (None, 0.5)
+CORES = os.cpu_count() or 1
+LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+
+
+@pytest.mark.parametrize(
+    ("launcher", "in_process", "expected"),
+    [
+        ({"n_jobs": 3}, False, 3),
+        ({"n_jobs": -1}, False, CORES),  # joblib's: every core
+        ({"n_jobs": -2}, False, max(1, CORES - 1)),
+        ({"n_jobs": 0}, False, 1),
+        ({"array_parallelism": 8, "_target_": SLURM}, False, 8),
+        ({"array_parallelism": 256, "_target_": LOCAL, "cpus_per_task": 1}, False, CORES),
+        (
+            {"array_parallelism": 256, "_target_": LOCAL, "cpus_per_task": 2},
+            False,
+            max(1, CORES // 2),
+        ),
+        ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, True, 1),
+        ({"n_jobs": 4}, True, 1),  # in this process trials run one at a time whatever it says
+        ({}, False, 1),
+    ],
+    ids=[
+        "joblib",
+        "joblib-all",
+        "joblib-all-but-one",
+        "joblib-zero",
+        "slurm",
+        "local-1cpu",
+        "local-2cpus",
+        "basic",
+        "in-process",
+        "unknown",
+    ],
+)
+def test_n_jobs_follows_the_launcher(
+    launcher: dict[str, Any], in_process: bool, expected: int
+) -> None:
+    assert launcher_parallelism(OmegaConf.create(launcher), in_process=in_process) == expected
+
+
+@pytest.mark.parametrize(("n_jobs", "workers"), [(None, 3), (2, 2)], ids=["follows", "set"])
+def test_the_sweeper_takes_the_launchers_parallelism_unless_set(
+    tmp_path: Path, n_jobs: int | None, workers: int
+) -> None:
+    sweep, _, _ = _sweep(tmp_path, _Launcher(), parse({"x": "interval(0, 1)"}), n_jobs=n_jobs)
+    sweep.config = OmegaConf.create({"hydra": {"launcher": {"n_jobs": 3}}})
+    assert sweep._workers() == workers

@@ -199,7 +199,9 @@ class SweeperConfig:
             MySQL (no cross-process lock) sweepers running at once may exceed it by up to
             (sweepers - 1).
         n_jobs: trials running at once. Each trial starts as soon as a slot frees (no batches);
-            needs an out-of-process launcher (``hydra/launcher=joblib`` or submitit).
+            needs an out-of-process launcher (``hydra/launcher=joblib`` or submitit). ``null``
+            (the default): as many as the launcher runs at once, joblib's ``n_jobs`` (-1: every
+            core) or submitit's ``array_parallelism``; 1 with Hydra's basic launcher.
         max_failure_rate: the sweep stops once more than this fraction of ``n_trials`` failed
             (raised, or returned NaN/inf). Pruned trials are not failures.
         params: the search space, ``key: expression`` in Hydra's sweep syntax
@@ -246,7 +248,7 @@ class SweeperConfig:
     storage: str | None = None
     study_name: str | None = None
     n_trials: int = 20
-    n_jobs: int = 1
+    n_jobs: int | None = None
     max_failure_rate: float = 0.0
     params: dict[str, Any] | None = None
     search_space_group: str | None = "search_space"

@@ -1,5 +1,10 @@
-"""Where lightning_args reaches into Hydra's internals: two, each for one app call, and a job's
-failure (:func:`failed_job`, :func:`job_error`).
+"""Where lightning_args reaches into Hydra's internals: the app's error reporting, ``--help``
+and the configs it shows, a job's failure (:func:`failed_job`, :func:`job_error`), and an
+override's text (:func:`override_text`).
+
+Checked on hydra-core 1.3.8 and omegaconf 2.3.1 (:data:`CHECKED_ON`), by reading their source;
+``tests/test_hydra_compat.py`` fails, naming the internal, when an upgrade moves one (run it
+first, then update :data:`CHECKED_ON`).
 
 Hydra 1.3 offers no hook for either, so both wrap a private function for the duration of
 ``@lightning_args.main`` and restore it afterwards; each is skipped if the function is gone (a
@@ -17,6 +22,8 @@ future Hydra), which costs only the improvement, never correctness.
 - :func:`job_error` / :func:`failed_job`: a failed job's exception is ``JobReturn``'s private
   field ``_return_value`` (its ``return_value`` property re-raises it), checked on hydra-core
   1.3.2 to 1.3.8.
+- :func:`override_text`: a value written back as override text, the way Hydra prints the
+  values of its sweeps (``Override._get_value_element_as_str``: quoting, lists, dicts).
 
 With :func:`friendly_errors`, the error boundary: a pre-flight refusal
 (:class:`~lightning_args.errors.PreflightFailed`, raised by a callback) is reported like any
@@ -39,6 +46,9 @@ from lightning_args.run.explain import explain, translate
 
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
+
+#: hydra-core and omegaconf versions the internals here were read on.
+CHECKED_ON = {"hydra-core": "1.3.8", "omegaconf": "2.3.1"}
 
 HELP_FLAGS = ("--help", "-h", "--hydra-help")
 
@@ -160,6 +170,17 @@ def job_error(ret: JobReturn) -> BaseException | None:
     return error if isinstance(error, BaseException) else None
 
 
+def override_text(value: Any) -> str:
+    """``value`` as the text of an override, as Hydra writes the values of its own sweeps.
+
+    >>> print(override_text([1, 2]), override_text({"k": 0.5}), override_text("a b"))
+    [1,2] {k:0.5} a\\ b
+    """
+    from hydra.core.override_parser.types import Override
+
+    return str(Override._get_value_element_as_str(value))
+
+
 # Hydra's flags that take no value. argparse stops reading options at the first override, so
 # ``train.py model=gan -m`` works but ``train.py model=gan -m x=1`` does not: they move first.
 _FLAGS = frozenset({"-m", "--multirun", "-r", "--run", "--resolve"})
@@ -237,6 +258,8 @@ def _fill_output_dir(cfg: Any) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, flag_override
 
+    from lightning_args._compat.omegaconf import own_readonly_flag
+
     if OmegaConf.select(cfg, "hydra.runtime.output_dir", default=None) is not None:
         return
     run_dir = OmegaConf.select(cfg, "hydra.run.dir", default=None)
@@ -244,6 +267,6 @@ def _fill_output_dir(cfg: Any) -> None:
         return
     with flag_override(cfg.hydra, ["struct", "readonly"], [False, False]):
         cfg.hydra.runtime.output_dir = os.path.abspath(str(run_dir))
-    readonly = cfg.hydra._get_node_flag("readonly")
+    readonly = own_readonly_flag(cfg.hydra)
     HydraConfig.instance().set_config(cfg)  # for ${hydra:...}; it makes cfg.hydra read-only
     OmegaConf.set_readonly(cfg.hydra, readonly)  # as the caller had it (--cfg hydra edits it)

@@ -14,7 +14,9 @@ import logging
 import os
 import random
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +37,7 @@ from lightning_args.run.confine import is_inside
 from lightning_args.run.explain import explain
 from lightning_args.run.ownership import check_reuse, claimed
 from lightning_args.run.preflight import preflight
-from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus
+from lightning_args.run.record import RECORD_NAME, Phase, RunRecord, RunStatus
 
 R = TypeVar("R")
 _log = logging.getLogger(__name__)
@@ -250,10 +252,12 @@ def _fit_and_test(
     callbacks: list[pl.Callback] = [requeue, stop, FiniteLoss(lr), logged]
     callbacks += [reporter] if reporter else []
     callbacks += [OnceRanksMeet(resumed)] if resumed else []
-    built = build(cfg, callbacks=callbacks)
+    timings = _Timings(record)
+    with timings.phase(Phase.BUILD):
+        built = build(cfg, callbacks=callbacks)
     trainer = built.trainer
     # Checkpoints hold plain data only: never unpickle objects, whoever wrote the file.
-    with signals_given_back(requeue, stop):
+    with signals_given_back(requeue, stop), timings.phase(Phase.FIT, trainer):
         trainer.fit(
             built.module, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True
         )
@@ -276,9 +280,10 @@ def _fit_and_test(
 
     test_metrics: dict[str, float] = {}
     if cfg.test:
-        trainer.test(
-            built.module, datamodule=built.datamodule, ckpt_path=best or None, weights_only=True
-        )
+        with timings.phase(Phase.TEST):
+            trainer.test(
+                built.module, datamodule=built.datamodule, ckpt_path=best or None, weights_only=True
+            )
         test_metrics = scalars(trainer.callback_metrics)
 
     also = {name: _logged(name, fit_metrics) for name in cfg.objective.get("also") or []}
@@ -295,6 +300,29 @@ def _fit_and_test(
             "last": _relative(checkpoint.last_model_path if checkpoint else "", cfg.paths.run_dir),
         }
     return (value, *also.values()) if also else value
+
+
+class _Timings:
+    """Seconds per :class:`Phase` into ``record.timings`` (the last attempt's), kept also when
+    the phase ends in an exception (a pruned or failed fit)."""
+
+    def __init__(self, record: RunRecord | None) -> None:
+        self.timings: dict[str, float] = {}
+        if record is not None:
+            record.timings = self.timings
+
+    @contextmanager
+    def phase(self, phase: Phase, trainer: Any = None) -> Iterator[None]:
+        from lightning_args.run.checkpoint import AtomicCheckpointIO
+
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[phase.value] = round(time.perf_counter() - began, 3)
+            writer = getattr(getattr(trainer, "strategy", None), "checkpoint_io", None)
+            if isinstance(writer, AtomicCheckpointIO):
+                self.timings[Phase.CHECKPOINTS.value] = round(writer.seconds, 3)
 
 
 def _trial_reporter(cfg: DictConfig) -> Any:

@@ -5,6 +5,7 @@ confined before a model is rebuilt from the file alone."""
 from __future__ import annotations
 
 import os
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     and the like) keep Lightning's writer.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        #: Seconds spent writing checkpoints so far (``run.json``'s ``timings``).
+        self.seconds = 0.0
+
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
     ) -> None:
+        began = time.perf_counter()
+        try:
+            self._save(checkpoint, path, storage_options)
+        finally:
+            self.seconds += time.perf_counter() - began
+
+    def _save(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None) -> None:
         if storage_options is not None or "://" in str(path):
             super().save_checkpoint(checkpoint, path, storage_options)
             return

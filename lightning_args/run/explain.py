@@ -18,6 +18,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import ListConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
+from lightning_args._compat.omegaconf import declared_type, type_words
 from lightning_args.errors import (
     AcceleratorError,
     ConfigTypeError,
@@ -123,17 +124,12 @@ def _wrong_value(cause: ValidationError) -> LightningArgsError:
 
 def _expected(cause: ValidationError) -> str:
     """What the schema wanted at the failing node, in words: "an int", "one of: min, max"."""
-    from omegaconf._utils import type_str
-
-    if cause.child_node is not None:
-        ref = cause.child_node._metadata.ref_type
-    elif isinstance(cause.parent_node, ListConfig):
-        ref = cause.parent_node._metadata.element_type
-    else:
+    ref = declared_type(cause)
+    if ref is None:
         return "a valid value"
     if isinstance(ref, type) and issubclass(ref, Enum):
         return "one of: " + ", ".join(member.name for member in ref)
-    words = type_str(ref)
+    words = type_words(ref)
     union = re.fullmatch(r"(?:Optional|Union)\[(.*)\]", words)
     return " or ".join(union.group(1).split(", ")) if union else words
 

@@ -52,6 +52,15 @@ class RunStatus(str, Enum):
         return self.value
 
 
+class Phase(str, Enum):
+    """The parts of a run that ``run.json``'s ``timings`` time, in the order they happen."""
+
+    BUILD = "build"  # module, DataModule, Trainer and callbacks from the config
+    FIT = "fit"  # training and validation, checkpoint writes included
+    CHECKPOINTS = "checkpoints"  # writing checkpoints, within fit
+    TEST = "test"  # the test pass on the best checkpoint
+
+
 VERSIONED_PACKAGES = ("lightning-args", "torch", "lightning", "hydra-core", "omegaconf", "optuna")
 
 
@@ -85,6 +94,8 @@ class RunRecord:
     pid: int = 0
     #: One entry per continuation: when, from which checkpoint, the status it had, the command.
     resumes: list[dict[str, Any]] = field(default_factory=list)
+    #: Seconds the last attempt spent in each :class:`Phase` (``fit`` includes ``checkpoints``).
+    timings: dict[str, float] = field(default_factory=dict)
     #: Keys of ``run.json`` that this version does not know (a newer one wrote them), as read;
     #: written back after the known ones.
     unknown: dict[str, Any] = field(default_factory=dict, repr=False)

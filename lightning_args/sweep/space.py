@@ -36,6 +36,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from lightning_args._compat.hydra import override_text
 from lightning_args.errors import SearchSpaceError
 
 
@@ -230,7 +231,7 @@ def _text(value: Any) -> str:
         return value
     if isinstance(value, ChoiceSweep | RangeSweep | IntervalSweep):
         return str(value)
-    return str(Override._get_value_element_as_str(value))
+    return override_text(value)
 
 
 def _key_of(line: str) -> str:

@@ -1,0 +1,72 @@
+"""How a job's return becomes its trial's state in the study: pruned, failed (the reason kept
+on the trial, which the sweep's summary lists) or complete, with its values checked against the
+study's directions first.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from optuna.trial import TrialState
+
+from lightning_args._compat.hydra import job_error
+from lightning_args.sweep.attrs import ERROR, OVERRIDES
+
+_log = logging.getLogger(__name__)
+
+
+def tell(
+    study: optuna.Study, trial: optuna.trial.Trial, ret: JobReturn, n_objectives: int
+) -> TrialState:
+    """Tell the study how the trial's job ended (its return, ``ret``), and say so in the log."""
+    error = job_error(ret)
+    if ret.status == JobStatus.FAILED:
+        if isinstance(error, optuna.TrialPruned):
+            study.tell(trial, state=TrialState.PRUNED)
+            _log.info("Trial %d pruned (%s)", trial.number, error)
+            return TrialState.PRUNED
+        return _fail(study, trial, f"{type(error).__name__}: {error}")
+    values = _values(ret.return_value, n_objectives)
+    if isinstance(values, str):
+        return _fail(study, trial, values)
+    study.tell(trial, values)
+    _log.info(
+        "Trial %d finished: %s (%s)",
+        trial.number,
+        ", ".join(f"{v:.6g}" for v in values),
+        " ".join(trial.user_attrs.get(OVERRIDES, [])) or "no overrides",
+    )
+    return TrialState.COMPLETE
+
+
+def _fail(study: optuna.Study, trial: optuna.trial.Trial, error: str) -> TrialState:
+    trial.set_user_attr(ERROR, error[:2000])
+    study.tell(trial, state=TrialState.FAIL)
+    _log.warning("Trial %d failed: %s", trial.number, error.splitlines()[0] if error else "")
+    return TrialState.FAIL
+
+
+def _values(value: Any, n_objectives: int) -> list[float] | str:
+    """The job's return as objective values, or why it is not one."""
+    items = (
+        list(value)
+        if isinstance(value, Sequence | tuple) and not isinstance(value, str)
+        else [value]
+    )
+    if len(items) != n_objectives:
+        return (
+            f"the task returned {value!r}: expected {n_objectives} value(s), one per "
+            "hydra.sweeper.direction"
+        )
+    try:
+        numbers = [float(v) for v in items]
+    except (TypeError, ValueError):
+        return f"the task returned {value!r}, not a number"
+    if not all(math.isfinite(v) for v in numbers):
+        return f"the task returned {value!r} (not finite)"
+    return numbers

@@ -1,0 +1,175 @@
+"""What lightning_args relies on inside Hydra and OmegaConf (``lightning_args/_compat/hydra.py``,
+``lightning_args/_compat/omegaconf.py``).
+
+In process and fast. Every wrapper in the Hydra module skips an internal that is gone, so an
+upgrade that moves one would only lose the improvement silently: the first table names every
+internal and fails on the one that moved; the rest check the behaviour each relies on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import ListConfig, OmegaConf, ValidationError
+
+from lightning_args._compat import hydra as compat
+from lightning_args._compat import omegaconf as oc_compat
+from lightning_args.errors import ConfigTypeError
+
+#: (module, attribute path, parameters after self): every internal the two modules use.
+INTERNALS = [
+    ("hydra._internal.utils", "run_and_report", ["func"]),
+    (
+        "hydra._internal.config_loader_impl",
+        "ConfigLoaderImpl._parse_overrides_and_create_caching_repo",
+        ["config_name", "overrides"],
+    ),
+    ("hydra._internal.hydra", "Hydra.list_all_config_groups", ["parent"]),
+    ("hydra._internal.hydra", "Hydra.get_sanitized_cfg", ["cfg", "cfg_type"]),
+    ("hydra._internal.hydra", "Hydra.show_cfg", None),
+    ("hydra._internal.hydra", "Hydra.app_help", None),
+    ("hydra._internal.hydra", "Hydra.show_info", None),
+    ("hydra._internal.hydra", "Hydra.hydra_help", None),
+    ("hydra.core.override_parser.types", "Override._get_value_element_as_str", None),
+    ("omegaconf._utils", "type_str", None),
+    ("omegaconf", "Node._get_node_flag", ["flag"]),
+]
+
+
+def missing(module: str, path: str, params: list[str] | None) -> str | None:
+    """Why ``module``'s ``path`` is not what the compat modules expect, or ``None``."""
+    try:
+        owner: Any = importlib.import_module(module)
+    except ImportError:
+        return f"{module} no longer imports"
+    for part in path.split("."):
+        if not hasattr(owner, part):
+            return f"{module}.{path} is gone"
+        owner = getattr(owner, part)
+    if params is not None:
+        found = [p for p in inspect.signature(owner).parameters if p != "self"]
+        if found[: len(params)] != params:
+            return f"{module}.{path} now takes {found}, not {params}"
+    return None
+
+
+@pytest.mark.parametrize(("module", "path", "params"), INTERNALS, ids=[i[1] for i in INTERNALS])
+def test_every_internal_is_still_there(module: str, path: str, params: list[str] | None) -> None:
+    assert missing(module, path, params) is None
+
+
+@pytest.mark.parametrize(
+    ("module", "path", "params"),
+    [
+        ("hydra._internal.utils", "run_and_report_v2", None),
+        ("hydra._internal.hydra", "Hydra.list_all_config_groups", ["prefix"]),
+        ("hydra._internal.nowhere", "x", None),
+    ],
+    ids=["renamed", "new-signature", "moved-module"],
+)
+def test_control_a_moved_internal_is_named(module: str, path: str, params: list[str]) -> None:
+    assert missing(module, path, params) is not None
+
+
+def test_the_installed_versions_are_the_ones_checked_on() -> None:
+    """Fails on an upgrade until the internals above are read again on it."""
+    import hydra
+    import omegaconf
+
+    installed = {"hydra-core": hydra.__version__, "omegaconf": omegaconf.__version__}
+    assert installed == compat.CHECKED_ON
+    assert omegaconf.__version__ == oc_compat.CHECKED_ON
+
+
+def test_a_failed_jobs_error_is_read_without_raising_it() -> None:
+    error = ValueError("boom")
+    failed = compat.failed_job(["x=1"], error)
+    assert compat.job_error(failed) is error
+    with pytest.raises(ValueError, match="boom"):
+        failed.return_value  # noqa: B018 - Hydra's property re-raises it: what we avoid
+    done = JobReturn(overrides=[], status=JobStatus.COMPLETED, _return_value=0.5)
+    assert compat.job_error(done) is None
+    assert done.return_value == 0.5
+
+
+def test_the_wrappers_are_installed_and_restored() -> None:
+    import hydra._internal.utils as hydra_utils
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.hydra import Hydra
+
+    before = hydra_utils.run_and_report
+    with compat.friendly_errors():
+        assert hydra_utils.run_and_report is not before
+    assert hydra_utils.run_and_report is before
+
+    caching = ConfigLoaderImpl._parse_overrides_and_create_caching_repo
+    with compat.fast_help(["train.py", "--help"]):
+        assert ConfigLoaderImpl._parse_overrides_and_create_caching_repo is not caching
+    assert ConfigLoaderImpl._parse_overrides_and_create_caching_repo is caching
+
+    listing = Hydra.list_all_config_groups
+    with compat.shown_configs():
+        assert Hydra.list_all_config_groups is not listing
+    assert Hydra.list_all_config_groups is listing
+
+
+@pytest.mark.parametrize(
+    "value",
+    # Not strings in general: Hydra writes "it's" unquoted, which does not parse back (the
+    # sweeper keeps a string choice as the user wrote it and writes only other values so).
+    [[1, 2], {"k": 0.5}, "a b", 1e-3, ["x", [1, "y z"]], True, None],
+    ids=repr,
+)
+def test_override_text_parses_back_to_the_value(value: object) -> None:
+    (override,) = OverridesParser.create().parse_overrides([f"k={compat.override_text(value)}"])
+    assert override.value() == value
+
+
+@dataclass
+class Schema:
+    epochs: int = 1
+    lrs: list[float] | None = None
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [("epochs", "ten", int), ("lrs", ["fast"], float)],
+    ids=["field", "list-item"],
+)
+def test_declared_type_is_the_schemas(key: str, value: object, expected: type) -> None:
+    cfg = OmegaConf.structured(Schema)
+    with pytest.raises(ValidationError) as raised:
+        OmegaConf.update(cfg, key, value)
+    assert oc_compat.declared_type(raised.value) is expected
+
+
+def test_a_wrong_value_message_names_the_declared_type() -> None:
+    from hydra.errors import ConfigCompositionException
+
+    from lightning_args.run.explain import translate
+
+    cfg = OmegaConf.structured(Schema)
+    cfg.lrs = ListConfig([0.1])
+    with pytest.raises(ValidationError) as raised:
+        cfg.lrs[0] = "fast"
+    composing = ConfigCompositionException("Error merging override lrs.0=fast")
+    composing.__cause__ = raised.value  # how Hydra reports a wrong command-line value
+    friendly = translate(composing)
+    assert isinstance(friendly, ConfigTypeError)
+    assert "'fast' is not float" in str(friendly)
+
+
+def test_own_readonly_flag_is_none_when_inherited() -> None:
+    cfg = OmegaConf.create({"hydra": {"run": 1}})
+    assert oc_compat.own_readonly_flag(cfg.hydra) is None
+    OmegaConf.set_readonly(cfg, True)
+    assert oc_compat.own_readonly_flag(cfg.hydra) is None  # inherited: the effective flag is True
+    assert OmegaConf.is_readonly(cfg.hydra)
+    OmegaConf.set_readonly(cfg.hydra, False)
+    assert oc_compat.own_readonly_flag(cfg.hydra) is False
