@@ -5,6 +5,9 @@ scratch, for every kind of override; in process, on the sweeper tests' tiny app.
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
@@ -16,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 import hydra_plugins.lightning_args_optuna.config  # noqa: F401 (stores the sweeper's schema)
 from hydra_plugins.lightning_args_optuna import _composing
 from hydra_plugins.lightning_args_optuna._composing import ComposingOnce
+from tests.helpers import REPO
 from tests.test_sweeper import make_app
 
 #: The command line of the sweep (hydra overrides among them), then one row per trial, in order:
@@ -99,14 +103,17 @@ def test_a_bad_value_fails_as_hydra_fails(loader: tuple[ConfigLoaderImpl, DictCo
         assert str(ours.value) == str(hydra.value)
 
 
-def test_it_travels_to_a_worker_and_composes_there(
-    loader: tuple[ConfigLoaderImpl, DictConfig],
-) -> None:
+def travels(app: str) -> None:
     """joblib pickles the loader with every job: each copy shares the sweep's templates in the
-    process that unpickled it."""
+    process that unpickled it. Run by the test below in a fresh interpreter: Hydra's suites in
+    this one re-execute the config source modules, after which none of their objects pickle."""
     import pickle
 
-    base, master = loader
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    base = ConfigLoaderImpl(config_search_path=create_config_search_path(f"{app}/conf"))
+    master = base.load_configuration("config", COMMAND, run_mode=RunMode.MULTIRUN)
     once = ComposingOnce(base)
     copies = [pickle.loads(pickle.dumps(once)) for _ in range(3)]
     assert all(c.token == once.token for c in copies)
@@ -114,3 +121,14 @@ def test_it_travels_to_a_worker_and_composes_there(
     assert [c.composed for c in copies] == [1, 0, 0]
     assert [cfg.x for cfg in configs] == [0.0, 0.1, 0.2]
     assert copy.deepcopy(configs[2]) == configs[2]
+
+
+@pytest.mark.slow
+def test_it_travels_to_a_worker_and_composes_there(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "app")
+    code = f"from tests.test_composing import travels; travels({str(app)!r}); print('ok')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
