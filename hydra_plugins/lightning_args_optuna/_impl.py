@@ -38,6 +38,7 @@ from optuna.trial import TrialState
 
 from hydra_plugins.lightning_args_optuna._budget import Budget, tally
 from hydra_plugins.lightning_args_optuna._composed import ComposedSpace, parse_space
+from hydra_plugins.lightning_args_optuna._composing import ComposingOnce
 from hydra_plugins.lightning_args_optuna._outcome import tell
 from hydra_plugins.lightning_args_optuna._progress import Progress
 from hydra_plugins.lightning_args_optuna._settings import (
@@ -85,8 +86,13 @@ class OptunaSweep:
         self.settings = settings
         check_settings(settings)  # before anything is opened or made
         self.sweep_dir = pin_sweep_dir(config)
+        # Jobs get their config through a loader that composes each set of group choices once.
+        composing = HydraContext(
+            config_loader=ComposingOnce(hydra_context.config_loader),
+            callbacks=hydra_context.callbacks,
+        )
         self.launcher: Launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
+            hydra_context=composing, task_function=task_function, config=config
         )
         self.in_process = type(self.launcher).__name__ == "BasicLauncher"
         self.directions = parse_directions(self.settings.direction)

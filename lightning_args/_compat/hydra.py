@@ -24,6 +24,12 @@ future Hydra), which costs only the improvement, never correctness.
   1.3.2 to 1.3.8.
 - :func:`override_text`: a value written back as override text, the way Hydra prints the
   values of its sweeps (``Override._get_value_element_as_str``: quoting, lists, dicts).
+- :func:`is_group_override`, :func:`apply_value_overrides`, :func:`overrides_dirname`: what
+  ``ConfigLoaderImpl._load_configuration_impl`` does with the overrides that are not config
+  group choices (``hydra/_internal/defaults_list.py``'s ``Overrides`` tells them apart by
+  ``repository.group_exists``; ``ConfigLoaderImpl._apply_overrides_to_config`` applies them
+  last; ``get_overrides_dirname`` names the job), for
+  :class:`hydra_plugins.lightning_args_optuna._composing.ComposingOnce`.
 
 With :func:`friendly_errors`, the error boundary: a pre-flight refusal
 (:class:`~lightning_args.errors.PreflightFailed`, raised by a callback) is reported like any
@@ -45,7 +51,10 @@ from lightning_args.errors import PreflightFailed
 from lightning_args.run.explain import explain, translate
 
 if TYPE_CHECKING:
+    from hydra.core.config_loader import ConfigLoader
+    from hydra.core.override_parser.types import Override
     from hydra.core.utils import JobReturn
+    from omegaconf import DictConfig
 
 #: hydra-core and omegaconf versions the internals here were read on.
 CHECKED_ON = {"hydra-core": "1.3.8", "omegaconf": "2.3.1"}
@@ -179,6 +188,49 @@ def override_text(value: Any) -> str:
     from hydra.core.override_parser.types import Override
 
     return str(Override._get_value_element_as_str(value))
+
+
+def parse_overrides(lines: Sequence[str]) -> list[Override]:
+    """Hydra's parse of command-line overrides."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return list(OverridesParser.create().parse_overrides(overrides=list(lines)))
+
+
+def is_group_override(loader: ConfigLoader, override: Override) -> bool:
+    """Whether Hydra's defaults list takes ``override`` as a config group choice (which changes
+    what is composed) rather than a value set after composition: as ``Overrides`` decides, a
+    group that exists and a value that is not a dict, or any ``@package`` override."""
+    if override.package is not None:
+        return True
+    if isinstance(override.value(), dict):
+        return False
+    repository = getattr(loader, "repository", None)
+    if repository is None:
+        return True  # not Hydra's own loader: nothing is known, so everything is composed
+    return bool(repository.group_exists(override.key_or_group))
+
+
+def apply_value_overrides(cfg: DictConfig, overrides: Sequence[Override]) -> None:
+    """Set ``overrides`` (no group choices) on a composed ``cfg``, as Hydra does last."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    ConfigLoaderImpl._apply_overrides_to_config(list(overrides), cfg)
+
+
+def overrides_dirname(cfg: DictConfig, task: Sequence[Override]) -> str:
+    """``hydra.job.override_dirname`` for the task overrides ``task``, with ``cfg``'s settings."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+
+    settings = cfg.hydra.job.config.override_dirname
+    return str(
+        get_overrides_dirname(
+            overrides=list(task),
+            kv_sep=settings.kv_sep,
+            item_sep=settings.item_sep,
+            exclude_keys=settings.exclude_keys,
+        )
+    )
 
 
 # Hydra's flags that take no value. argparse stops reading options at the first override, so
