@@ -24,7 +24,12 @@ from tests.test_sweeper import make_app
 
 #: The command line of the sweep (hydra overrides among them), then one row per trial, in order:
 #: later rows reuse the compositions of earlier ones.
-COMMAND = ["hydra/launcher=basic", "hydra.sweeper.n_trials=9", "x=interval(0,1)"]
+COMMAND = [
+    "hydra/launcher=basic",
+    "hydra.sweeper.n_trials=9",
+    "hydra.sweep.subdir=s_${hydra.job.num}",  # read unresolved: the job's number is not set yet
+    "x=interval(0,1)",
+]
 TRIALS = [
     ("values", ["x=0.5"], True),
     ("values-again", ["x=0.25", "encoder.size=3"], False),
@@ -35,6 +40,7 @@ TRIALS = [
         ["x=0.2", "hydra.sweep.dir='/tmp/s w'", "++hydra.job.env_set.T='{\"a\": 1}'"],
         False,
     ),
+    ("hydra-interpolation", ["x=0.2", "hydra.job.id=j_${hydra.job.num}"], False),
     ("add", ["+extra=1", "x=0.3"], False),
     ("add-a-dict", ["+extra={a: 1, b: [1, 2]}", "x=0.3"], False),
     ("delete", ["~nan_below", "x=0.3"], False),

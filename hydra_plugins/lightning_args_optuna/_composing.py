@@ -73,7 +73,8 @@ class ComposingOnce(ConfigLoader):
     def load_sweep_config(
         self, master_config: DictConfig, sweep_overrides: list[str]
     ) -> DictConfig:
-        hydra_lines = [str(o) for o in master_config.hydra.overrides.hydra]
+        # Unresolved, as Hydra reads them: a value may interpolate (``${hydra.job.num}``).
+        hydra_lines = _lines(master_config.hydra.overrides.hydra)
         parsed = parse_overrides([*hydra_lines, *sweep_overrides])
         trial = parsed[len(hydra_lines) :]
         grouped = [is_group_override(self.loader, o) for o in trial]
@@ -139,6 +140,13 @@ class ComposingOnce(ConfigLoader):
         return list(self.loader.compute_defaults_list(config_name, overrides, run_mode))
 
 
+def _lines(overrides: Any) -> list[str]:
+    lines = OmegaConf.to_container(overrides, resolve=False)
+    if not isinstance(lines, list):  # Hydra writes hydra.overrides.* itself, always as lists
+        raise TypeError(f"hydra.overrides: expected a list of overrides, got {lines!r}")
+    return [str(line) for line in lines]
+
+
 def _derived(override: Override) -> bool:
     key = override.key_or_group.lstrip("+~")
     return any(key == d or key.startswith(f"{d}.") for d in _DERIVED)
@@ -155,7 +163,7 @@ def _rebuild(
     ``.task``: what the config itself had, then each override of that kind in order), the
     environment copied into the job, the working directory and ``override_dirname``."""
     for kind, is_hydra in (("hydra", True), ("task", False)):
-        listed = list(template.hydra.overrides[kind])
+        listed = _lines(template.hydra.overrides[kind])
         before = len(listed) - sum(o.is_hydra_override() == is_hydra for o in composed)
         cfg.hydra.overrides[kind] = listed[:before] + [
             str(o.input_line) for o in parsed if o.is_hydra_override() == is_hydra
