@@ -28,6 +28,7 @@ from hydra_plugins.lightning_args_optuna.lightning_args_optuna_sweeper import (
     LightningArgsOptunaSweeper,
 )
 from lightning_args.errors import ConfigValueError, SearchSpaceError
+from lightning_args.sweep import report
 from lightning_args.sweep.space import Space, parse
 from lightning_args.sweep.storage import open_storage
 
@@ -113,6 +114,7 @@ def _sweep(
     sweep.directions, sweep.study_name = ["minimize"], "s"
     sweep.storage = str(tmp_path / "study.journal")
     sweep.total = sweep.settings.n_trials
+    sweep._plots_once = threading.Lock()
     sweep._pruner_config = {"_target_": "optuna.pruners.NopPruner"}
     sweep._composed = ComposedSpace(None, None, sweep.settings.search_space_group)  # type: ignore[arg-type]
     backend = open_storage(sweep.storage)
@@ -137,6 +139,42 @@ def test_the_trial_loops_change_the_running_trials_only_under_the_lock(
     assert running.unlocked == []
     assert (launcher.batches, len(progress.returns), running) == (batches, 5, {})
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
+
+
+class _WaitsForPlots(_Launcher):
+    """Holds trial ``held`` until the plots' imports begin, up to ``timeout`` seconds."""
+
+    def __init__(self, held: int, timeout: float = 30.0) -> None:
+        super().__init__()
+        self.held, self.timeout = held, timeout
+        self.prepared = threading.Event()
+        self.released: bool | None = None
+
+    def launch(self, jobs: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+        if initial_job_idx == self.held:
+            self.released = self.prepared.wait(self.timeout)
+        return super().launch(jobs, initial_job_idx)
+
+
+@pytest.mark.parametrize(("plots", "prepared"), [(True, 1), (False, 0)])
+def test_a_slot_with_no_trial_left_prepares_the_plots_while_the_last_trial_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plots: bool, prepared: int
+) -> None:
+    """With plots off (the control) nothing prepares them, and the held trial waits in vain."""
+    launcher = _WaitsForPlots(held=2, timeout=30.0 if plots else 0.5)
+    calls: list[int] = []
+
+    def prepare() -> None:
+        calls.append(1)
+        launcher.prepared.set()
+
+    monkeypatch.setattr(report, "prepare_plots", prepare)
+    space = parse({"x": "interval(0, 1)"})
+    sweep, study, budget = _sweep(tmp_path, launcher, space, n_trials=3, n_jobs=2, plots=plots)
+    sweep._run_trials(study, budget, Progress(allowed_failures=0.0))
+    assert len(calls) == prepared  # once per sweep, not once per slot
+    assert launcher.released is plots
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
 
 
 CORES = os.cpu_count() or 1

@@ -101,6 +101,7 @@ class OptunaSweep:
         )
         self.storage: str = self.settings.storage or str(self.sweep_dir / "study.journal")
         self.total = self.settings.n_trials  # the study's, shared by all its sweepers
+        self._plots_once = threading.Lock()  # taken by the first trial loop with nothing left
         self._pruner_config: dict[str, Any] = container(self.settings.pruner)
         self._composed = ComposedSpace(hydra_context, config, self.settings.search_space_group)
 
@@ -221,11 +222,14 @@ class OptunaSweep:
                     return
                 claimed = budget.claim_distinct(study, 1, progress)
                 if not claimed:
-                    return
+                    break
                 ((trial, overrides),) = claimed
             ret = self._launch(trial, overrides)
             with progress.lock:
                 self._record(study, trial, ret, progress)
+        # Nothing left to claim: this slot's core is idle while the other slots finish.
+        if self.settings.plots and self._plots_once.acquire(blocking=False):  # never released
+            report.prepare_plots()
 
     def _batch_loop(
         self, study: optuna.Study, budget: Budget, progress: Progress, size: int
