@@ -37,6 +37,17 @@ INTERNALS = [
     ("hydra._internal.hydra", "Hydra.show_info", None),
     ("hydra._internal.hydra", "Hydra.hydra_help", None),
     ("hydra.core.override_parser.types", "Override._get_value_element_as_str", None),
+    (
+        "hydra._internal.config_loader_impl",
+        "ConfigLoaderImpl._apply_overrides_to_config",
+        ["overrides", "cfg"],
+    ),
+    (
+        "hydra._internal.config_loader_impl",
+        "get_overrides_dirname",
+        ["overrides", "exclude_keys", "item_sep", "kv_sep"],
+    ),
+    ("hydra._internal.config_repository", "ConfigRepository.group_exists", ["config_path"]),
     ("omegaconf._utils", "type_str", None),
     ("omegaconf", "Node._get_node_flag", ["flag"]),
 ]

@@ -17,8 +17,6 @@ from typing_extensions import override
 
 from lightning_args.errors import CheckpointError
 
-LOGGED_KEY = "lightning_args_logged"
-
 
 def scalars(metrics: dict[str, Any]) -> dict[str, float]:
     """The one-number entries of ``metrics`` (tensors or numbers), as floats."""
