@@ -123,9 +123,7 @@ def plot(study: optuna.Study, out_dir: Path) -> list[Path]:
     A plot that does not apply (no completed trial, a single parameter, no intermediate values)
     is skipped with a log line saying why.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
+    prepare_plots()  # the backend, and the imports (done already when a sweeper prepared them)
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
