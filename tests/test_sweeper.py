@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -410,12 +411,21 @@ BAD_INPUT = [
 ]
 
 
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny app after a 2-trial sweep, made once: each bad-input row sweeps a copy of it."""
+    app = make_app(tmp_path_factory.mktemp("swept"))
+    assert sweep(app, "hydra.sweeper.n_trials=2").returncode == 0
+    return app
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("overrides", "names", "fix"), BAD_INPUT, ids=[b[0][0] for b in BAD_INPUT])
 def test_bad_input_fails_before_any_job_and_leaves_the_study_intact(
-    app: Path, overrides: list[str], names: str, fix: str
+    swept: Path, tmp_path: Path, overrides: list[str], names: str, fix: str
 ) -> None:
-    assert sweep(app, "hydra.sweeper.n_trials=2").returncode == 0
+    app = shutil.copytree(swept, tmp_path / "app")
+    assert len(runs(app)) == 2
     journal = app / "sweep" / "study.journal"
     before = journal.read_bytes()
     result = sweep(app, "hydra.sweeper.n_trials=4", *overrides)
