@@ -102,6 +102,11 @@ def pytest_collection_modifyitems(
         group = next((name for name in SHARED if name in names), None)
         if group is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
+    # The long tests first, the short ones last (a stable sort: the order is kept within each
+    # kind): pytest-xdist hands each worker its next test as it finishes one, so short tests at
+    # the end fill the workers evenly instead of one long test running on while the others
+    # wait. Every worker collects and sorts alike, as xdist requires.
+    items.sort(key=lambda item: not any(item.iter_markers(name) for name in SPAWNING))
     yield
     if not hasattr(config, "workerinput") or not config.getoption("loadgroup", default=False):
         return

@@ -27,6 +27,7 @@ from hydra_plugins.lightning_args_optuna.config import Direction, SweeperConfig
 from hydra_plugins.lightning_args_optuna.lightning_args_optuna_sweeper import (
     LightningArgsOptunaSweeper,
 )
+from lightning_args._compat import joblib as joblib_compat
 from lightning_args.errors import ConfigValueError, SearchSpaceError
 from lightning_args.sweep import report
 from lightning_args.sweep.space import Space, parse
@@ -111,6 +112,7 @@ def _sweep(
     defaults = {"search_space_group": None, "heartbeat_interval": None, "plots": False}
     sweep.settings = SweeperConfig(**{**defaults, **settings})
     sweep.sweep_dir, sweep.launcher, sweep.in_process = tmp_path, launcher, False  # type: ignore[assignment]
+    sweep._pooled = False
     sweep.directions, sweep.study_name = ["minimize"], "s"
     sweep.storage = str(tmp_path / "study.journal")
     sweep.total = sweep.settings.n_trials
@@ -174,6 +176,36 @@ def test_a_slot_with_no_trial_left_prepares_the_plots_while_the_last_trial_runs(
     sweep._run_trials(study, budget, Progress(allowed_failures=0.0))
     assert len(calls) == prepared  # once per sweep, not once per slot
     assert launcher.released is plots
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+
+
+@pytest.mark.parametrize(
+    ("pooled", "batched", "n_jobs", "released"),
+    [(True, False, 2, 1), (True, True, 2, 1), (True, False, 1, 1), (False, False, 2, 0)],
+    ids=["joblib", "joblib-batched", "joblib-one-slot", "control-not-joblib"],
+)
+def test_joblibs_workers_are_released_once_the_last_trial_has_returned(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pooled: bool,
+    batched: bool,
+    n_jobs: int,
+    released: int,
+) -> None:
+    """They then exit while the summary and plots are written (the release itself, on real
+    workers, is tests/test_joblib_compat.py's)."""
+    launcher = _Launcher()
+    calls: list[int] = []
+    monkeypatch.setattr(
+        joblib_compat, "release_workers", lambda: calls.append(len(launcher.batches))
+    )
+    space = parse({"x": "interval(0, 1)"})
+    sweep, study, budget = _sweep(
+        tmp_path, launcher, space, n_trials=3, n_jobs=n_jobs, batched=batched
+    )
+    sweep._pooled = pooled
+    sweep._run_trials(study, budget, Progress(allowed_failures=0.0))
+    assert calls == [len(launcher.batches)] * released  # once, after the last launch returned
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
 
 

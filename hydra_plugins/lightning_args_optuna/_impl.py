@@ -55,6 +55,7 @@ from hydra_plugins.lightning_args_optuna._study import (
     requeue_interrupted,
 )
 from hydra_plugins.lightning_args_optuna.config import SweeperConfig
+from lightning_args._compat import joblib as joblib_compat
 from lightning_args._compat import optuna as compat
 from lightning_args._compat.hydra import failed_job
 from lightning_args._util.atomic import atomic_write
@@ -95,6 +96,8 @@ class OptunaSweep:
             hydra_context=composing, task_function=task_function, config=config
         )
         self.in_process = type(self.launcher).__name__ == "BasicLauncher"
+        #: Hydra's joblib launcher: jobs run in joblib's pool of worker processes.
+        self._pooled = type(self.launcher).__name__ == "JoblibLauncher"
         self.directions = parse_directions(self.settings.direction)
         self.study_name: str = self.settings.study_name or study_name(
             str(config.hydra.job.name), [str(o) for o in config.hydra.overrides.task]
@@ -192,10 +195,20 @@ class OptunaSweep:
         workers = self._workers()
         if self.settings.batched:
             self._batch_loop(study, budget, progress, workers)
-            return
-        if workers == 1:
+        elif workers == 1:
             self._trial_loop(study, budget, progress)
-            return
+        else:
+            self._parallel_loops(study, budget, progress, workers)
+        if self._pooled:
+            # No trial is left to launch from here: joblib's workers exit now, while the summary
+            # and plots are written, instead of after them at this process's exit (seconds
+            # each: every worker finalizes torch and Lightning).
+            joblib_compat.release_workers()
+
+    def _parallel_loops(
+        self, study: optuna.Study, budget: Budget, progress: Progress, workers: int
+    ) -> None:
+        """``workers`` trial loops in threads, each launching a trial as soon as its last ends."""
         errors: list[BaseException] = []
 
         def loop() -> None:

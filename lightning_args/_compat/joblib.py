@@ -1,0 +1,38 @@
+"""Every use of joblib's private or version-dependent internals, in one module.
+
+Checked on joblib 1.6.0 (:data:`CHECKED_ON`), by reading its source:
+
+- ``joblib/externals/loky/reusable_executor.py``: the loky backend (the one Hydra's joblib
+  launcher hard-codes) runs every ``Parallel`` call of a process in one module-level executor,
+  ``_executor`` (``None`` until the first call), and keeps its workers for later calls: they
+  live until ``idle_worker_timeout`` (300 s) or the interpreter's exit.
+- ``joblib/externals/loky/process_executor.py``: at exit, loky joins its manager thread, which
+  sends each worker a sentinel and then joins the worker processes, so the sweeper's exit waits
+  while every worker finalizes an interpreter that holds torch and Lightning (seconds).
+  ``shutdown(wait=False)`` starts the same and returns at once; a later ``Parallel`` call
+  makes a new executor.
+
+``tests/test_joblib_compat.py`` fails when any of these stops holding (on a joblib upgrade: run
+it first, then update :data:`CHECKED_ON`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+CHECKED_ON = "1.6.0"
+_EXECUTOR_MODULE = "joblib.externals.loky.reusable_executor"
+
+
+def release_workers() -> bool:
+    """Ask the workers of joblib's reusable executor to exit, without waiting for them.
+
+    They finish what they run, then exit while this process goes on (the sweeper writes its
+    summary and plots meanwhile). Whether there was an executor to release.
+    """
+    module = sys.modules.get(_EXECUTOR_MODULE)  # joblib never used here: nothing to release
+    executor = getattr(module, "_executor", None)
+    if executor is None:
+        return False
+    executor.shutdown(wait=False)
+    return True
