@@ -21,6 +21,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 import lightning_args
+from tests import preload
 from tests.helpers import (
     CONF,
     REPO,
@@ -49,6 +50,17 @@ pytest_plugins = [
     "tests.marks",  # the marks' rule: a test that starts processes says so
     "tests.timeline",  # LIGHTNING_ARGS_TEST_TIMELINE=FILE: where the wall time goes
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, the controller starts the one preloading server its workers share
+    (``tests/preload.py``), unless the run starts no process: ``-m "not slow ..."``
+    (``make test-fast``), fresh interpreters, or ``-n 0``."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", default=None):
+        return
+    if preload.fresh() or "not slow" in (config.getoption("markexpr") or ""):
+        return
+    preload.share()
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -169,9 +170,9 @@ while True:
 
 
 class Server:
-    """The fork server of this test process (one per pytest-xdist worker), started on first use."""
+    """A fork server: its test process's own (made on first use) or the run's (:func:`share`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, wait: bool = True) -> None:
         self.dir = tempfile.mkdtemp(prefix="la-preload-")
         self.path = os.path.join(self.dir, "socket")
         unset = ("PYTHONWARNINGS", "HYDRA_FULL_ERROR")
@@ -184,6 +185,8 @@ class Server:
             start_new_session=True,
         )
         assert self.proc.stdout is not None
+        if not wait:  # its clients wait for its socket instead (see _connect)
+            return
         ready = self.proc.stdout.readline()
         if ready != b"ready\n":
             raise RuntimeError(f"the preloading server did not start (exit {self.proc.wait()})")
@@ -198,6 +201,40 @@ class Server:
 
 _server: Server | None = None
 _server_lock = threading.Lock()
+
+
+#: The socket of the run's one server, for the processes of pytest-xdist's workers (:func:`share`).
+SHARED_ENV = "LIGHTNING_ARGS_TEST_PRELOAD_SOCKET"
+
+
+def share() -> None:
+    """Start a server without waiting for it, and hand its socket to the processes started from
+    here on: pytest calls this before pytest-xdist starts its workers, which then share one
+    server instead of starting one each (each imports torch and Lightning: about 10 s of CPU)."""
+    shared = Server(wait=False)
+    atexit.register(shared.close)
+    os.environ[SHARED_ENV] = shared.path
+
+
+def _connect() -> socket.socket:
+    """A connection to this process's server: the run's shared one while it starts (its socket
+    appears once it has imported everything), or this process's own."""
+    path = os.environ.get(SHARED_ENV)
+    if not path:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(server().path)
+        return conn
+    deadline = time.monotonic() + 180
+    while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(path)
+            return conn
+        except (FileNotFoundError, ConnectionRefusedError):
+            conn.close()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the shared preloading server ({path}) did not start") from None
+            time.sleep(0.1)
 
 
 def server() -> Server:
@@ -308,9 +345,8 @@ def python(
     if fds[0] == -1:
         opened.append(os.open(os.devnull, os.O_RDONLY))
         fds[0] = opened[-1]
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn = _connect()
     try:
-        conn.connect(server().path)
         socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], fds)
         return Forked([sys.executable, *argv], conn)
     except BaseException:

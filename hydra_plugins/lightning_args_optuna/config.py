@@ -106,6 +106,32 @@ class QMCSamplerConfig(SamplerConfig):
     scramble: bool = True
 
 
+@dataclass
+class GPSamplerConfig(SamplerConfig):
+    """Bayesian optimisation with a Gaussian process (Optuna's ``GPSampler``): the most out of
+    small budgets (tens of trials) over numeric spaces; each suggestion costs a model fit, so
+    it is slower per trial than TPE. Needs torch and scipy (lightning_args has both).
+
+    Its first ``n_startup_trials`` are random. Parameters that not every trial has (an option's
+    own space, ``search_space_group``) are outside its model: Optuna samples them independently
+    (at random) and warns once per parameter (``warn_independent_sampling``).
+    """
+
+    _target_: str = "optuna.samplers.GPSampler"
+    n_startup_trials: int = 10
+    deterministic_objective: bool = False
+    warn_independent_sampling: bool = True
+
+
+@dataclass
+class NSGAIIISamplerConfig(SamplerConfig):
+    """NSGA-III: NSGA-II with reference points, for three objectives or more."""
+
+    _target_: str = "optuna.samplers.NSGAIIISampler"
+    population_size: int = 50
+    dividing_parameter: int = 3
+
+
 # --- pruners (hydra/sweeper/pruner=<name>) -------------------------------------------------
 # A job rebuilds its study's pruner from this config (Optuna does not store pruners), so every
 # option must be plain data that ``hydra.utils.instantiate`` turns into the pruner.
@@ -265,6 +291,8 @@ SAMPLERS: dict[str, type[SamplerConfig]] = {
     "cmaes": CmaEsSamplerConfig,
     "nsgaii": NSGAIISamplerConfig,
     "qmc": QMCSamplerConfig,
+    "gp": GPSamplerConfig,
+    "nsgaiii": NSGAIIISamplerConfig,
 }
 PRUNERS: dict[str, type[PrunerConfig]] = {
     "none": NopPrunerConfig,
