@@ -48,6 +48,9 @@ INTERNALS = [
         ["overrides", "exclude_keys", "item_sep", "kv_sep"],
     ),
     ("hydra._internal.config_repository", "ConfigRepository.group_exists", ["config_path"]),
+    ("hydra.core.singleton", "Singleton.set_state", ["state"]),
+    ("hydra.core.singleton", "Singleton._instances", None),
+    ("hydra.core.plugins", "Plugins._scan_all_plugins", ["modules"]),
     ("omegaconf._utils", "type_str", None),
     ("omegaconf", "Node._get_node_flag", ["flag"]),
 ]
@@ -184,3 +187,34 @@ def test_own_readonly_flag_is_none_when_inherited() -> None:
     assert OmegaConf.is_readonly(cfg.hydra)
     OmegaConf.set_readonly(cfg.hydra, False)
     assert oc_compat.own_readonly_flag(cfg.hydra) is False
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["kept", "control-hydra-as-it-is"])
+def test_a_restored_state_keeps_the_workers_plugin_scan(
+    monkeypatch: pytest.MonkeyPatch, kept: bool
+) -> None:
+    """What a joblib worker does at the start of every job: ``Singleton.set_state`` with the
+    sweeper's singletons. Kept, no new scan; as Hydra is (the control), one per job."""
+    from hydra.core.plugins import Plugins
+    from hydra.core.singleton import Singleton
+
+    monkeypatch.setattr(Singleton, "set_state", Singleton.__dict__["set_state"])  # restored after
+    monkeypatch.setattr(Singleton, "_instances", dict(Singleton._instances))
+    scans: list[int] = []
+    scan = Plugins._scan_all_plugins
+
+    def counted(modules: Any) -> Any:
+        scans.append(1)
+        return scan(modules=modules)
+
+    monkeypatch.setattr(Plugins, "_scan_all_plugins", staticmethod(counted))
+    if kept:
+        compat.keep_plugins_per_process()
+        compat.keep_plugins_per_process()  # idempotent: one wrapper
+    before = Plugins.instance()  # the worker's first job scanned
+    scans.clear()
+    for _ in range(3):  # three jobs
+        Singleton.set_state(Singleton.get_state())
+    assert (Plugins.instance() is before) is kept
+    assert len(scans) == (0 if kept else 3)
+    assert Plugins.instance().discover()  # and it still finds the plugins

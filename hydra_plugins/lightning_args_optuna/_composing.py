@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lightning_args._compat.hydra import (
     apply_value_overrides,
     is_group_override,
+    keep_plugins_per_process,
     overrides_dirname,
     parse_overrides,
 )
@@ -69,6 +70,12 @@ class ComposingOnce(ConfigLoader):
         self.token = uuid.uuid4().hex  # this sweep's templates, in whichever process composes
         #: Compositions from scratch this object made (a pickled copy counts its own).
         self.composed = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled in a joblib worker, before Hydra restores the sweeper's singletons there:
+        # from then on they keep the worker's plugin scan (lightning_args._compat.hydra).
+        self.__dict__.update(state)
+        keep_plugins_per_process()
 
     def load_sweep_config(
         self, master_config: DictConfig, sweep_overrides: list[str]

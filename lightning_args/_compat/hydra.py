@@ -30,6 +30,10 @@ future Hydra), which costs only the improvement, never correctness.
   ``repository.group_exists``; ``ConfigLoaderImpl._apply_overrides_to_config`` applies them
   last; ``get_overrides_dirname`` names the job), for
   :class:`hydra_plugins.lightning_args_optuna._composing.ComposingOnce`.
+- :func:`keep_plugins_per_process`: Hydra's joblib launcher restores the sweeper's singletons
+  at the start of every job (``hydra.core.singleton.Singleton.set_state``), which drops the
+  worker's ``Plugins`` instance and makes a new one: a scan that imports, and executes again,
+  every ``hydra_plugins`` module, whose configs are stored again (0.1 s of every trial here).
 
 With :func:`friendly_errors`, the error boundary: a pre-flight refusal
 (:class:`~lightning_args.errors.PreflightFailed`, raised by a callback) is reported like any
@@ -160,6 +164,33 @@ def fast_help(argv: list[str] | None = None) -> Iterator[None]:
 
     with _replaced(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo", make):
         yield
+
+
+_KEEPS_PLUGINS = "_lightning_args_keeps_plugins"
+
+
+def keep_plugins_per_process() -> None:
+    """Make ``Singleton.set_state`` keep this process's ``Plugins`` instance, if it has one.
+
+    The installed plugins do not change while a joblib worker lives, so its first job's scan
+    serves every later job; the restored ``ConfigStore`` is the sweeper's, which already holds
+    what the scan would store again. Idempotent; a no-op where Hydra has no ``set_state``.
+    """
+    from hydra.core.plugins import Plugins
+    from hydra.core.singleton import Singleton
+
+    original = getattr(Singleton, "set_state", None)
+    if original is None or getattr(original, _KEEPS_PLUGINS, False):
+        return
+
+    def set_state(state: Any) -> None:
+        plugins = Singleton._instances.get(Plugins)
+        if plugins is not None:
+            state["instances"].setdefault(Plugins, plugins)
+        original(state)
+
+    setattr(set_state, _KEEPS_PLUGINS, True)
+    Singleton.set_state = staticmethod(set_state)  # type: ignore[assignment]
 
 
 def failed_job(overrides: Sequence[str], error: BaseException) -> JobReturn:
