@@ -190,7 +190,7 @@ def keep_plugins_per_process() -> None:
         original(state)
 
     setattr(set_state, _KEEPS_PLUGINS, True)
-    Singleton.set_state = staticmethod(set_state)  # type: ignore[assignment]
+    Singleton.set_state = staticmethod(set_state)  # type: ignore[method-assign]
 
 
 def failed_job(overrides: Sequence[str], error: BaseException) -> JobReturn:
