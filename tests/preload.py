@@ -219,11 +219,8 @@ def share() -> None:
 def _connect() -> socket.socket:
     """A connection to this process's server: the run's shared one while it starts (its socket
     appears once it has imported everything), or this process's own."""
-    path = os.environ.get(SHARED_ENV)
-    if not path:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(server().path)
-        return conn
+    shared = os.environ.get(SHARED_ENV)
+    path = shared or server().path  # this process's own is listening once server() returns
     deadline = time.monotonic() + 180
     while True:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -232,6 +229,8 @@ def _connect() -> socket.socket:
             return conn
         except (FileNotFoundError, ConnectionRefusedError):
             conn.close()
+            if not shared:
+                raise
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the shared preloading server ({path}) did not start") from None
             time.sleep(0.1)
