@@ -5,12 +5,15 @@
 and ``.hydra/`` store module paths such as ``lightning_args.loggers.CSVLogger`` and
 ``lightning_args.checkpoint.BestAndLastCheckpoint``. Whatever moves inside the package, a run
 directory a user already has must keep working. It is never regenerated: that is the point.
-It was written with torch on 2 threads (2 cores); the thread count changes CPU float sums, so
-its reproduction runs on 2 threads wherever it runs.
+It was written with torch on 2 threads (2 cores) and its AVX2 kernels (``cpu_kernels`` came
+into ``run.json`` later); the thread count and the kernel set change CPU float sums in their last
+digits, so its reproduction runs on 2 threads and AVX2 kernels wherever it runs.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import pytest
 import torch
 
 import lightning_args
-from tests.helpers import read_record
+from tests.helpers import read_record, run_python
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-2026-12"
 STORED_TARGETS = (
@@ -27,6 +30,7 @@ STORED_TARGETS = (
     "lightning_args.checkpoint.BestAndLastCheckpoint",
 )
 WRITTEN_WITH_THREADS = 2
+WRITTEN_WITH_KERNELS = "AVX2"
 FIXTURE_ROWS = (FIXTURE / "metrics.csv").read_text().splitlines()
 
 
@@ -65,12 +69,38 @@ def test_it_resumes(run: Path) -> None:
     assert any(row.startswith("2,") and row.split(",")[6] for row in rows)  # epoch 3's val/acc
 
 
-def test_it_reproduces_its_metrics(run: Path, tmp_path: Path) -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(WRITTEN_WITH_THREADS)
-    try:
-        result = lightning_args.reproduce(run, tmp_path / "again")
-    finally:
-        torch.set_num_threads(before)
-    assert result.identical, result.differences
-    assert read_record(tmp_path / "again")["metrics"] == read_record(FIXTURE)["metrics"]
+#: Reproduces the fixture in a process of its own (torch reads ATEN_CPU_CAPABILITY once, at its
+#: first operation) and prints what ``reproduce`` found.
+REPRODUCE = """
+import json, sys, torch, lightning_args
+torch.set_num_threads(int(sys.argv[3]))
+result = lightning_args.reproduce(sys.argv[1], sys.argv[2])
+print(json.dumps({"differences": result.differences, "warnings": result.warnings}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kernels", ["avx2", "native"])
+def test_it_reproduces_its_metrics(run: Path, tmp_path: Path, kernels: str) -> None:
+    """Bit for bit on the kernels it was written with (AVX2); the control, on a CPU whose own
+    kernels are others (AVX-512), differs in the last digits."""
+    script = tmp_path / "reproduce.py"
+    script.write_text(REPRODUCE)
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    if kernels != "native":
+        env["ATEN_CPU_CAPABILITY"] = kernels
+    again = tmp_path / "again"
+    done = run_python(
+        str(script), str(run), str(again), str(WRITTEN_WITH_THREADS), cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    differences = json.loads(done.stdout.splitlines()[-1])["differences"]
+    record = read_record(again)
+    if kernels == "native":
+        if record["cpu_kernels"] == WRITTEN_WITH_KERNELS:
+            pytest.skip(f"this CPU's own kernels are the fixture's ({WRITTEN_WITH_KERNELS})")
+        assert differences, f"{record['cpu_kernels']} kernels reproduced it exactly"
+        return
+    assert record["cpu_kernels"] == WRITTEN_WITH_KERNELS, "ATEN_CPU_CAPABILITY was not applied"
+    assert differences == {}
+    assert record["metrics"] == read_record(FIXTURE)["metrics"]

@@ -123,14 +123,22 @@ def test_a_run_reproduces_from_its_directory(tmp_path: Path) -> None:
     assert copy["metrics"] == original["metrics"]
     assert copy["seed"] == original["seed"] == 42
     assert copy["git"] == original["git"]  # the record says which code ran, dirty or not
+    assert copy["cpu_kernels"] == original["cpu_kernels"] is not None
     assert (tmp_path / "run-reproduced" / "checkpoints" / "best.ckpt").is_file()
+    assert "CPU kernels" not in again.stdout
 
-    # A changed metric in the original's record is reported, with a failing exit status.
+    # A changed metric in the original's record is reported, with a failing exit status; other
+    # CPU kernels than the original's are named, with the setting that selects the original's.
     record = read_record(tmp_path / "run")
     record["metrics"]["val/acc"] = 0.5
+    record["cpu_kernels"] = other = "DEFAULT" if copy["cpu_kernels"] != "DEFAULT" else "AVX2"
     (tmp_path / "run" / "run.json").write_text(json.dumps(record))
     differs = cli("reproduce", str(tmp_path / "run"))
     assert differs.returncode == 1
     assert "NOT reproduced (1 metrics differ)" in differs.stdout
     assert "val/acc: 0.5 -> " in differs.stdout
+    assert f"the original ran torch's {other} CPU kernels, this run {copy['cpu_kernels']}" in (
+        differs.stdout
+    )
+    assert f"ATEN_CPU_CAPABILITY={other.lower()}" in differs.stdout
     assert (tmp_path / "run-reproduced-1").is_dir()  # the first reproduction is kept

@@ -92,6 +92,9 @@ class RunRecord:
     command: list[str] = field(default_factory=list)
     host: str = ""
     pid: int = 0
+    #: torch's CPU kernels (``AVX2``, ``AVX512``...: :func:`cpu_kernels`) in the last attempt;
+    #: two kernel sets can differ in a float's last digits.
+    cpu_kernels: str | None = None
     #: One entry per continuation: when, from which checkpoint, the status it had, the command.
     resumes: list[dict[str, Any]] = field(default_factory=list)
     #: Seconds the last attempt spent in each :class:`Phase` (``fit`` includes ``checkpoints``).
@@ -147,6 +150,7 @@ class RunRecord:
         )
         if error is not None:
             self.error = {"type": type(error).__name__, "message": str(error)}
+        self.cpu_kernels = cpu_kernels() or self.cpu_kernels
         self.write(run_dir)
 
     def to_dict(self) -> dict[str, Any]:
@@ -254,6 +258,23 @@ def git_info(directory: Path) -> GitInfo | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return GitInfo(commit=commit, dirty=dirty)
+
+
+def cpu_kernels() -> str | None:
+    """The CPU kernels torch dispatches to here (``AVX2``, ``AVX512``, ``DEFAULT``...), or
+    ``None`` when this process has not imported torch (the record never imports it).
+
+    torch picks the widest vector instructions the CPU has, unless ``ATEN_CPU_CAPABILITY``
+    (``avx2``, ``avx512``, ``default``) says otherwise; a float sum can differ in its last
+    digits between two kernel sets, so an exact reproduction needs the same ones.
+
+    >>> cpu_kernels() in {None, "DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "SVE256"}
+    True
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    return str(torch.backends.cpu.get_cpu_capability())
 
 
 def package_versions() -> dict[str, str | None]:

@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_args.run.record import RunRecord, git_info
+from lightning_args.run.record import RunRecord, cpu_kernels, git_info
 from lightning_args.run.resume import last_checkpoint, log_to, record_of, saved_config
 
 
@@ -34,8 +34,10 @@ def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> Reprodu
     """Train again from ``run_dir``'s saved config and seed; compare the final metrics.
 
     The new run goes to ``out_dir`` (default: ``<run_dir>-reproduced``, ``-1``... if taken).
-    On CPU with a fixed seed the metrics are equal; the warnings say when the code the original
-    ran may not be today's (a dirty work tree then, or another commit now).
+    On CPU with a fixed seed, the same thread count and the same CPU kernels the metrics are
+    equal; the warnings say when the code the original ran may not be today's (a dirty work
+    tree then, or another commit now) and when torch's CPU kernels differ from the original's
+    (run.json's ``cpu_kernels``; ``ATEN_CPU_CAPABILITY`` selects them).
 
     Example::
 
@@ -86,4 +88,11 @@ def _code_warnings(original: RunRecord, again: RunRecord) -> list[str]:
         warnings.append(f"the code is now at {now.commit[:12]}, not {original.git.commit[:12]}")
     if original.host and original.host != socket.gethostname():
         warnings.append(f"the original ran on {original.host}")
+    here = again.cpu_kernels or cpu_kernels()
+    if isinstance(original.cpu_kernels, str) and here and original.cpu_kernels != here:
+        warnings.append(
+            f"the original ran torch's {original.cpu_kernels} CPU kernels, this run {here}: "
+            "float results can differ in their last digits. Fix: reproduce with "
+            f"ATEN_CPU_CAPABILITY={original.cpu_kernels.lower()} in the environment"
+        )
     return warnings
