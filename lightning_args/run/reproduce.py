@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_args.run.record import RunRecord, cpu_kernels, git_info
+from lightning_args.run.record import RunRecord, git_info
 from lightning_args.run.resume import last_checkpoint, log_to, record_of, saved_config
 
 
@@ -88,7 +88,7 @@ def _code_warnings(original: RunRecord, again: RunRecord) -> list[str]:
         warnings.append(f"the code is now at {now.commit[:12]}, not {original.git.commit[:12]}")
     if original.host and original.host != socket.gethostname():
         warnings.append(f"the original ran on {original.host}")
-    here = again.cpu_kernels or cpu_kernels()
+    here = again.cpu_kernels  # stamped by this process, which trained
     if isinstance(original.cpu_kernels, str) and here and original.cpu_kernels != here:
         warnings.append(
             f"the original ran torch's {original.cpu_kernels} CPU kernels, this run {here}: "
