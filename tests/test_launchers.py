@@ -61,6 +61,15 @@ import hydra
 @hydra.main(config_path=None, version_base="1.3")
 def main(cfg):
     start = time.time()
+    # Each worker's first job waits for the other worker's first one (at most 60 s), so that
+    # the two run at the same time however late a worker starts: no race with a sleep.
+    started = os.environ["RUN_LOG"] + ".pids"
+    os.makedirs(started, exist_ok=True)
+    mine = os.path.join(started, str(os.getpid()))
+    if not os.path.exists(mine):
+        open(mine, "w").close()
+        while len(os.listdir(started)) < 2 and time.time() < start + 60:
+            time.sleep(0.02)
     time.sleep(0.4)
     line = {"i": cfg.i, "pid": os.getpid(), "start": start, "end": time.time(),
             "visible": os.environ.get("CUDA_VISIBLE_DEVICES")}
