@@ -116,8 +116,14 @@ class GANConfig(ModelConfig):
 
 
 class MetaAlgorithm(str, Enum):
-    """The outer update of meta-learning: first-order MAML or Reptile."""
+    """The outer update of meta-learning.
 
+    ``maml``: second-order MAML, the query loss differentiated through the inner loop.
+    ``fomaml``: first-order MAML, the query loss's gradient at the adapted weights.
+    ``reptile``: the adapted weights minus the initial ones.
+    """
+
+    maml = "maml"
     fomaml = "fomaml"
     reptile = "reptile"
 
@@ -131,6 +137,9 @@ class SinusoidMetaLearnerConfig(ModelConfig):
     inner_steps: int = 5
     algorithm: MetaAlgorithm = MetaAlgorithm.fomaml
     eval_lr: float = 0.01
+    #: Meta-SGD: learn a step size per weight (``maml`` only). An optimizer other than ``inner``
+    #: must claim them, ``params: [log_inner_lr]`` (see experiment=metasgd_sinusoid).
+    learn_inner_lr: bool = False
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Meta-learning on sinusoid regression: first-order MAML or Reptile with named optimizers.
+"""Meta-learning on sinusoid regression: MAML, first-order MAML or Reptile, named optimizers.
 
 Each batch is one task: ``y = a sin(x + b)`` with ``a`` in [0.1, 5] and ``b`` in [0, pi], a
 support set to adapt on and a query set to judge the adaptation. The ``inner`` optimizer adapts a
@@ -11,10 +11,12 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from collections.abc import Sequence
 
 import lightning.pytorch as pl
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from lightning_args.demos.config import MetaAlgorithm
 from lightning_args.errors import ConfigValueError
@@ -96,28 +98,57 @@ def regressor(hidden: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers[:-1])
 
 
-def adapt(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float) -> nn.Module:
-    """A copy of ``net`` after ``steps`` of plain SGD on ``(x, y)``."""
-    fast = copy.deepcopy(net)
-    optimizer = torch.optim.SGD(fast.parameters(), lr=lr)
-    with torch.enable_grad():
+def adapted_weights(
+    net: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    lr: float | Sequence[torch.Tensor],
+    *,
+    create_graph: bool = False,
+) -> dict[str, torch.Tensor]:
+    """``net``'s weights after ``steps`` of gradient descent on the MSE of ``(x, y)``.
+
+    ``lr`` is one step size or one tensor per weight (Meta-SGD). With ``create_graph`` the
+    result stays differentiable with respect to ``net``'s weights (and ``lr``) through every
+    step: second-order MAML. ``net`` itself is not changed.
+
+    >>> net = regressor([8])
+    >>> x = torch.linspace(-1, 1, 5).unsqueeze(1)
+    >>> before = nn.functional.mse_loss(net(x), 2 * x)
+    >>> after = functional_call(net, adapted_weights(net, x, 2 * x, 20, 0.1), (x,))
+    >>> bool(nn.functional.mse_loss(after, 2 * x) < before)
+    True
+    """
+    weights: dict[str, torch.Tensor] = dict(net.named_parameters())
+    rates: list[float | torch.Tensor] = [lr] * len(weights) if isinstance(lr, float) else list(lr)
+    with torch.enable_grad():  # evaluation adapts too, inside Lightning's no_grad
         for _ in range(steps):
-            optimizer.zero_grad()
-            nn.functional.mse_loss(fast(x), y).backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-    return fast
+            loss = nn.functional.mse_loss(functional_call(net, weights, (x,)), y)
+            grads = torch.autograd.grad(loss, list(weights.values()), create_graph=create_graph)
+            weights = {
+                name: w - rate * g
+                for (name, w), g, rate in zip(weights.items(), grads, rates, strict=True)
+            }
+    return weights
 
 
 class SinusoidMetaLearner(ConfiguredModule):
     """Meta-learns an initialisation of a small regressor that adapts in ``inner_steps``.
 
     The named optimizers are ``inner`` (over ``fast``, the per-task copy) and ``outer`` (over
-    ``net``). ``algorithm`` picks the outer direction: ``fomaml`` (first-order MAML: the query
-    loss's gradient at the adapted weights) or ``reptile`` (the adapted weights minus the
-    initial ones). Validation adapts a copy on each held-out task's support set (``inner_steps``
-    of SGD at ``eval_lr``, normally the inner optimizer's lr) and logs ``val/query_loss`` after
-    adaptation (the objective) and ``val/query_loss_0`` before. Evaluation needs gradients:
-    run it with ``trainer.inference_mode=false``.
+    ``net``). ``algorithm`` picks the outer direction: ``maml`` (second-order: the query loss
+    back-propagated through the ``inner_steps`` steps of SGD at the inner optimizer's lr),
+    ``fomaml`` (first-order MAML: the query loss's gradient at the adapted weights) or
+    ``reptile`` (the adapted weights minus the initial ones). With ``maml`` and
+    ``learn_inner_lr`` (Meta-SGD) every weight has its own step size (``log_inner_lr``, their
+    logarithms), initialised to ``eval_lr`` and trained on the query loss by the optimizer that
+    claims it; every optimizer but ``inner`` trains on the query loss.
+
+    Validation adapts on each held-out task's support set (``inner_steps`` of SGD at ``eval_lr``,
+    normally the inner optimizer's lr, or at the learned step sizes) and logs
+    ``val/query_loss`` after adaptation (the objective) and ``val/query_loss_0`` before.
+    Evaluation needs gradients: run it with ``trainer.inference_mode=false``.
     """
 
     def __init__(
@@ -126,13 +157,30 @@ class SinusoidMetaLearner(ConfiguredModule):
         inner_steps: int = 5,
         algorithm: MetaAlgorithm | str = MetaAlgorithm.fomaml,
         eval_lr: float = 0.01,
+        learn_inner_lr: bool = False,
     ) -> None:
         super().__init__()
+        self.algorithm = MetaAlgorithm(algorithm)
+        if learn_inner_lr and self.algorithm is not MetaAlgorithm.maml:
+            raise ConfigValueError(
+                f"model.learn_inner_lr=true with model.algorithm={self.algorithm.value}: "
+                "expected model.algorithm=maml (a learned step size gets its gradient through "
+                "the inner loop). Fix: model.algorithm=maml, or model.learn_inner_lr=false"
+            )
+        if inner_steps < 1:
+            raise ConfigValueError(
+                f"model.inner_steps={inner_steps}: expected >= 1. Fix: model.inner_steps=5"
+            )
         self.eval_lr = eval_lr
         self.net = regressor(list(hidden or [40, 40]))
         self.fast = copy.deepcopy(self.net)
         self.inner_steps = inner_steps
-        self.algorithm = MetaAlgorithm(algorithm)
+        # Logarithms: the step sizes stay positive, and an outer step changes them by a ratio.
+        self.log_inner_lr = (
+            nn.ParameterList(torch.full_like(p, math.log(eval_lr)) for p in self.net.parameters())
+            if learn_inner_lr
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y: torch.Tensor = self.net(x)
@@ -143,8 +191,20 @@ class SinusoidMetaLearner(ConfiguredModule):
         keys = ("x_support", "y_support", "x_query", "y_query")
         return tuple(batch[k].squeeze(0) for k in keys)
 
+    def _rates(self, lr: float) -> float | list[torch.Tensor]:
+        return lr if self.log_inner_lr is None else [w.exp() for w in self.log_inner_lr]
+
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         xs, ys, xq, yq = self._task(batch)
+        if self.algorithm is MetaAlgorithm.maml:
+            lr = float(self.opt("inner").optimizer.param_groups[0]["lr"])
+            weights = adapted_weights(
+                self.net, xs, ys, self.inner_steps, self._rates(lr), create_graph=True
+            )
+            query_loss = nn.functional.mse_loss(functional_call(self.net, weights, (xq,)), yq)
+            self.log_interval_mean("train/query_loss", query_loss.detach(), prog_bar=True)
+            self.train_on(query_loss, [n for n in self.optimizer_names if n != "inner"])
+            return
         self.fast.load_state_dict(self.net.state_dict())
         for _ in range(self.inner_steps):
             with self.opt("inner") as inner:
@@ -165,9 +225,12 @@ class SinusoidMetaLearner(ConfiguredModule):
 
     def _evaluate(self, batch: Batch, stage: str) -> None:
         xs, ys, xq, yq = self._task(batch)
-        adapted = adapt(self.net, xs, ys, self.inner_steps, self.eval_lr)
-        self.log(f"{stage}/query_loss_0", nn.functional.mse_loss(self.net(xq), yq))
-        self.log(f"{stage}/query_loss", nn.functional.mse_loss(adapted(xq), yq), prog_bar=True)
+        weights = adapted_weights(self.net, xs, ys, self.inner_steps, self._rates(self.eval_lr))
+        with torch.no_grad():
+            before = nn.functional.mse_loss(self.net(xq), yq)
+            after = nn.functional.mse_loss(functional_call(self.net, weights, (xq,)), yq)
+        self.log(f"{stage}/query_loss_0", before, sync_dist=True)
+        self.log(f"{stage}/query_loss", after, prog_bar=True, sync_dist=True)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")

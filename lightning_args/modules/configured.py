@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -183,22 +183,27 @@ class ConfiguredModule(pl.LightningModule):
                 self._named[name].steps = counters["steps"]
         return configured
 
-    def _train_on(self, loss: torch.Tensor) -> None:
-        """One backward pass of a returned loss, then step every optimizer that is due.
+    def train_on(self, loss: torch.Tensor, names: Iterable[str] | None = None) -> None:
+        """One backward pass of ``loss``, then step each optimizer in ``names`` that is due.
 
-        Optimizers that are not due on this batch have their gradients dropped, so that their
-        next step sees only the batches they train on.
+        ``names`` defaults to every optimizer: that is what returning a loss from
+        ``training_step`` does. Optimizers that are named but not due on this batch have their
+        gradients dropped, so that their next step sees only the batches they train on; those
+        not named are left alone. Unlike ``with self.opt(name)``, no parameter is frozen, so one
+        loss can train several optimizers at once (a network and its learned learning rates),
+        and a step may call it several times (once per chunk of truncated BPTT).
         """
-        handles = list(self._named.values())
+        self._used_this_step = True
+        handles = list(self._named.values()) if names is None else [self.opt(n) for n in names]
         windows = {h.spec.accumulate for h in handles}
         if len(windows) > 1:
             raise ConfigValueError(
-                f"training_step returned one loss for optimizers with different 'accumulate' "
+                f"one loss trains optimizers with different 'accumulate' "
                 f"({', '.join(f'{h.name}: {h.spec.accumulate}' for h in handles)}): expected "
                 "one value. Fix: give them the same accumulate, or train each with "
                 "`with self.opt(name) as o: o.backward(loss)`"
             )
-        self.manual_backward(loss / windows.pop())
+        self.manual_backward(loss / (windows.pop() if windows else 1))
         for handle in handles:
             if handle.due:
                 handle.pending += 1
@@ -315,7 +320,7 @@ def _training_on_returned_loss(step: Callable[..., Any]) -> Callable[..., Any]:
         if outer and not self._used_this_step and self._named:
             loss = output.get("loss") if isinstance(output, Mapping) else output
             if isinstance(loss, torch.Tensor):
-                self._train_on(loss)
+                self.train_on(loss)
         return output
 
     return training_step
