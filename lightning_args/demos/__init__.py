@@ -15,14 +15,17 @@ if TYPE_CHECKING:
     from lightning_args.demos.digits import DigitsDataModule
     from lightning_args.demos.gan import GAN
     from lightning_args.demos.meta import SinusoidMetaLearner, SinusoidTasks
+    from lightning_args.demos.sequences import DelayedRecall, RecurrentTagger
 
 __all__ = [
     "GAN",
     "CNNEncoder",
     "Classifier",
+    "DelayedRecall",
     "DigitsDataModule",
     "MLPEncoder",
     "MLPHead",
+    "RecurrentTagger",
     "SinusoidMetaLearner",
     "SinusoidTasks",
 ]
@@ -36,6 +39,8 @@ _LAZY = {
     "GAN": "lightning_args.demos.gan",
     "SinusoidMetaLearner": "lightning_args.demos.meta",
     "SinusoidTasks": "lightning_args.demos.meta",
+    "DelayedRecall": "lightning_args.demos.sequences",
+    "RecurrentTagger": "lightning_args.demos.sequences",
 }
 
 

@@ -10,7 +10,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from lightning_args.config.root import DataConfig, ModelConfig
-from lightning_args.config.terms import TermConfig
+from lightning_args.config.terms import TBPTTConfig, TermConfig
 
 
 @dataclass
@@ -153,16 +153,58 @@ class SinusoidTasksConfig(DataConfig):
     seed: int = 0
 
 
+def _recall_term(fn: str) -> TermConfig:
+    return TermConfig(fn={"_target_": fn, "_partial_": True}, input="logits", target="y")
+
+
+@dataclass
+class RecurrentTaggerConfig(ModelConfig):
+    """``lightning_args.demos.RecurrentTagger``: a GRU with a logit per step, optionally trained
+    with truncated BPTT (``tbptt``, null: back-propagation through whole sequences)."""
+
+    _target_: str = "lightning_args.demos.RecurrentTagger"
+    input_size: int = 1
+    hidden_size: int = 32
+    input_key: str = "x"
+    tbptt: TBPTTConfig | None = None
+    losses: dict[str, TermConfig] = field(
+        default_factory=lambda: {"bce": _recall_term("lightning_args.demos.sequences.recall_bce")}
+    )
+    metrics: dict[str, TermConfig] = field(
+        default_factory=lambda: {
+            "acc": _recall_term("lightning_args.demos.sequences.recall_accuracy")
+        }
+    )
+
+
+@dataclass
+class DelayedRecallConfig(DataConfig):
+    """``lightning_args.demos.DelayedRecall``: random bits to recall ``delay`` steps later."""
+
+    _target_: str = "lightning_args.demos.DelayedRecall"
+    train_size: int = 2048
+    eval_size: int = 256
+    length: int = 64
+    delay: int = 6
+    batch_size: int = 64
+    seed: int = 0
+
+
 #: The schemas the demo app's YAML options extend (``defaults: [/schema/model/classifier@_here_]``).
 SCHEMAS: dict[str, dict[str, type[Any]]] = {
     "schema/model": {
         "classifier": ClassifierConfig,
         "gan": GANConfig,
         "sinusoid_meta": SinusoidMetaLearnerConfig,
+        "gru_tagger": RecurrentTaggerConfig,
     },
     "schema/model/encoder": {"mlp": MLPEncoderConfig, "cnn": CNNEncoderConfig},
     "schema/model/head": {"linear": LinearHeadConfig, "mlp": MLPHeadConfig},
-    "schema/data": {"digits": DigitsDataConfig, "sinusoids": SinusoidTasksConfig},
+    "schema/data": {
+        "digits": DigitsDataConfig,
+        "sinusoids": SinusoidTasksConfig,
+        "delayed_recall": DelayedRecallConfig,
+    },
 }
 
 

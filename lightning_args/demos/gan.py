@@ -3,7 +3,8 @@
 Quality is the squared maximum mean discrepancy (MMD², unbiased, Gaussian kernels at several
 bandwidths) between generated images and the held-out validation images, in pixel space: about
 zero for two samples of the same distribution, large for noise. It is logged as ``val/mmd`` and
-is the run's objective (``mode: min``).
+is the run's objective (``mode: min``). Under DDP it is computed over the validation images
+of every rank, gathered.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 from lightning_args._util.atomic import temporary_beside
 from lightning_args.demos.config import GANLoss
 from lightning_args.modules.configured import ConfiguredModule
+from lightning_args.modules.gather import gather_rows
 
 Batch = dict[str, torch.Tensor]
 
@@ -143,12 +145,19 @@ class GAN(ConfiguredModule):
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._real.append(batch[self.input_key].detach())
 
-    def on_validation_epoch_end(self) -> None:
+    def _gathered_real(self) -> torch.Tensor:
+        # An MMD is not a mean over batches: every rank computes it on all ranks' images (the
+        # fake ones come from the same fixed noise everywhere), so each logs the same value.
         real, self._real = torch.cat(self._real), []
+        return gather_rows(self, real)
+
+    def on_validation_epoch_end(self) -> None:
+        real = self._gathered_real()
         fake = self.generate(self._eval_noise())
-        self.log("val/mmd", mmd2(fake, real), prog_bar=True)
+        self.log("val/mmd", mmd2(fake, real), prog_bar=True, sync_dist=True)
         # The generator's size, for "quality against size" multi-objective sweeps.
-        self.log("size/generator", float(sum(p.numel() for p in self.generator.parameters())))
+        size = float(sum(p.numel() for p in self.generator.parameters()))
+        self.log("size/generator", size, sync_dist=True)
         if not self.trainer.sanity_checking:
             self._save_grid(fake[:64])
 
@@ -156,8 +165,8 @@ class GAN(ConfiguredModule):
         self._real.append(batch[self.input_key].detach())
 
     def on_test_epoch_end(self) -> None:
-        real, self._real = torch.cat(self._real), []
-        self.log("test/mmd", mmd2(self.generate(self._eval_noise()), real))
+        real = self._gathered_real()
+        self.log("test/mmd", mmd2(self.generate(self._eval_noise()), real), sync_dist=True)
 
     def _eval_noise(self) -> torch.Tensor:
         return self.get_buffer("eval_noise")
