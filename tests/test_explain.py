@@ -172,6 +172,23 @@ def test_anomaly_detection_finding_nan() -> None:
     assert "optimizer.lr=-1.0" in str(friendly)
 
 
+def test_ddp_finding_unused_parameters_names_the_strategy_that_allows_them() -> None:
+    # Lightning 2.6's wording, raised from DDP's reducer in the backward of a GAN's step.
+    message = (
+        "It looks like your LightningModule has parameters that were not used in producing the "
+        "loss returned by training_step. If this is intentional, you must enable the detection "
+        "of unused parameters in DDP, either by setting the string value "
+        "`strategy='ddp_find_unused_parameters_true'` or by setting the flag in the strategy "
+        "with `strategy=DDPStrategy(find_unused_parameters=True)`."
+    )
+    friendly = explain(raised(lambda: RuntimeError(message)), CFG)
+    assert isinstance(friendly, ConfigValueError)
+    assert "Fix: trainer.strategy=ddp_find_unused_parameters_true" in str(friendly)
+    # The control: another reducer error is left alone.
+    other = explain(raised(lambda: RuntimeError("Expected to mark a variable ready only once.")))
+    assert type(other) is JobError
+
+
 def test_a_missing_file_is_named_with_a_fix() -> None:
     error = raised(lambda: FileNotFoundError(errno.ENOENT, "No such file", "/runs/a/x.yaml"))
     friendly = explain(error)

@@ -105,6 +105,42 @@ def test_gan_sweep_minimises_mmd_over_its_own_space(tmp_path: Path) -> None:
         }
 
 
+@pytest.mark.parametrize(
+    ("choice", "declared"),
+    [
+        (
+            ("experiment=tbptt_recall", "data.train_size=256", "data.eval_size=64"),
+            {"model.tbptt.steps", "model.hidden_size", "optimizer.lr", "optimizer.weight_decay"},
+        ),
+        (
+            (
+                "experiment=maml_sinusoid",
+                "model.algorithm=maml",
+                "data.train_tasks=100",
+                "data.eval_tasks=10",
+            ),
+            {"optimizers.inner.optimizer.lr", "model.inner_steps"},
+        ),
+    ],
+    ids=["tbptt", "maml"],
+)
+def test_an_experiment_sweep_samples_the_space_the_experiment_declares(
+    choice: tuple[str, ...], declared: set[str], tmp_path: Path
+) -> None:
+    directory = run_sweep(
+        tmp_path, *choice, "+sweep=optuna", "-m", "hydra.sweeper.n_trials=2", "trainer.max_epochs=1"
+    )
+    assert summary(directory)["trials"]["COMPLETE"] == 2
+    for trial in trials(directory):
+        assert set(trial.params) == declared
+        job = yaml.safe_load((directory / str(trial.number) / ".hydra" / "config.yaml").read_text())
+        for name, value in trial.params.items():
+            node: Any = job
+            for part in name.split("."):
+                node = node[part]
+            assert node == value, name
+
+
 def test_architecture_sweep_samples_only_the_chosen_encoders_parameters(tmp_path: Path) -> None:
     directory = run_sweep(
         tmp_path,

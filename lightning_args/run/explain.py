@@ -181,7 +181,16 @@ def explain(error: BaseException, cfg: Any = None, *, what: str = "the run") -> 
     if friendly is not None:
         return friendly
     key, root = _instantiated_key(error)
-    families = (_optimizer_arg, _trainer_option, _out_of_memory, _nan, _file, _yaml, _omegaconf)
+    families = (
+        _optimizer_arg,
+        _trainer_option,
+        _out_of_memory,
+        _nan,
+        _unused_parameters,
+        _file,
+        _yaml,
+        _omegaconf,
+    )
     for family in families:
         found = family(root, key, cfg)
         if found is not None:
@@ -357,6 +366,25 @@ def _nan(error: BaseException, key: str | None, cfg: Any) -> LightningArgsError 
         f"pass of {found.group(1)}. Expected finite values"
         + (f" (optimizer.lr={lr} may be too large)" if lr is not None else "")
         + ".\n  Fix: a smaller optimizer.lr, or trainer.gradient_clip_val=1.0"
+    )
+
+
+def _unused_parameters(
+    error: BaseException, key: str | None, cfg: Any
+) -> LightningArgsError | None:
+    """DDP's reducer finding parameters that a step's loss did not use (torch's words, and
+    Lightning 2.6's that replace them)."""
+    message = str(error)
+    lightning = "parameters that were not used in producing the loss"
+    torch = "Expected to have finished reduction in the prior iteration"
+    if lightning not in message and torch not in message:
+        return None
+    strategy = _value(cfg, "trainer.strategy")
+    return ConfigValueError(
+        f"trainer.strategy={strategy or 'ddp'}: DDP found parameters that a step's loss did not "
+        "use, as a module with several named optimizers (a GAN's generator during the "
+        "discriminator's step) or branches chosen per batch has. Expected every parameter "
+        "in every loss by this strategy.\n  Fix: trainer.strategy=ddp_find_unused_parameters_true"
     )
 
 
