@@ -101,6 +101,7 @@ bench: $(STAMP)  ## every benchmark of benchmarks/, printed side by side
 	$(PY) benchmarks/sweep_efficiency.py
 	$(PY) benchmarks/sweeper_overhead.py
 	$(PY) benchmarks/vs_hydra_optuna_sweeper.py --one-epoch
+	$(PY) benchmarks/meta_algorithms.py
 
 # uv is installed into the environment by pip (or kept when the right version is there already).
 # pip's find-links folders (from the environment and pip's config files) are handed to uv.
