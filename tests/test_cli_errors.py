@@ -41,7 +41,7 @@ CASES = [
         [
             "unknown option 'mpl' for config group 'model'",
             "Did you mean 'mlp'?",
-            "Available options: cnn, gan, mlp",
+            "Available options: cnn, gan, gru_tagger, mlp, sinusoid_meta",
             "Fix: model=mlp",
         ],
         id="unknown-option",
@@ -50,7 +50,7 @@ CASES = [
         ["~model"],
         [
             "missing required value: model",
-            "choose one of: cnn, gan, mlp",
+            "choose one of: cnn, gan, gru_tagger, mlp, sinusoid_meta",
             "Fix: set it",
             "model=cnn",
         ],

@@ -57,6 +57,29 @@ def test_each_chunk_is_one_optimizer_step(tmp_path: Path) -> None:
     assert trainer.global_step == 4 * 5
 
 
+def test_a_run_resumed_from_a_mid_epoch_checkpoint_ends_as_an_uninterrupted_one(
+    tmp_path: Path,
+) -> None:
+    def fitted(ckpt_path: Path | None = None, **kwargs: object) -> RecurrentTagger:
+        pl.seed_everything(0, verbose=False)
+        model = tagger(5)
+        data = DelayedRecall(train_size=128, eval_size=8, length=23, delay=2, batch_size=16)
+        trainer = quiet_trainer(tmp_path, max_epochs=2, limit_val_batches=0, **kwargs)
+        trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
+        return model
+
+    whole = fitted()
+    # A checkpoint after 3 of the first epoch's 8 batches (15 optimizer steps: 5 chunks each),
+    # between two batches as every checkpoint is: no chunk sequence is cut.
+    saver = pl.callbacks.ModelCheckpoint(tmp_path / "ckpt", every_n_train_steps=15, save_top_k=-1)
+    fitted(enable_checkpointing=True, callbacks=[saver], max_steps=15)
+    (checkpoint,) = (tmp_path / "ckpt").iterdir()
+    assert checkpoint.name == "epoch=0-step=15.ckpt"
+    resumed = fitted(checkpoint)
+    for a, b in zip(whole.parameters(), resumed.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 BATCH = {"x": torch.zeros(2, 6, 1), "y": torch.zeros(2, 6)}
 
 
