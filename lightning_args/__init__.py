@@ -12,6 +12,7 @@ from lightning_args._util.aliases import install as _install_aliases
 from lightning_args._util.lazy import lazy_exports
 from lightning_args.config import Config, DataConfig, ModelConfig
 from lightning_args.config.store import register
+from lightning_args.config.terms import TBPTTConfig, TermConfig
 from lightning_args.errors import (
     CheckpointError,
     ConfigKeyError,
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from lightning_args.instantiate.builder import Built, build
     from lightning_args.modules.configured import ConfiguredModule
     from lightning_args.modules.data import TensorBatches
+    from lightning_args.modules.gather import gather_rows
+    from lightning_args.modules.keyed import KeyedModule
     from lightning_args.run.checkpoint import config_from_checkpoint, load_from_checkpoint
     from lightning_args.run.load import LoadedRun, load_run
 
@@ -57,6 +60,7 @@ __all__ = [
     "ConfiguredModule",
     "DataConfig",
     "DiskFullError",
+    "KeyedModule",
     "LightningArgsError",
     "LoadedRun",
     "MissingValueError",
@@ -70,8 +74,10 @@ __all__ = [
     "SearchSpaceError",
     "StorageError",
     "SweepError",
+    "TBPTTConfig",
     "TargetError",
     "TensorBatches",
+    "TermConfig",
     "UnknownOptionError",
     "UntrustedPathError",
     "UntrustedTargetError",
@@ -79,6 +85,7 @@ __all__ = [
     "build",
     "check_complete",
     "config_from_checkpoint",
+    "gather_rows",
     "load_from_checkpoint",
     "load_run",
     "main",
@@ -96,6 +103,8 @@ _LAZY = {
     "load_from_checkpoint": "lightning_args.run.checkpoint",
     "TensorBatches": "lightning_args.modules.data",
     "ConfiguredModule": "lightning_args.modules.configured",
+    "KeyedModule": "lightning_args.modules.keyed",
+    "gather_rows": "lightning_args.modules.gather",
     "LoadedRun": "lightning_args.run.load",
     "load_run": "lightning_args.run.load",
 }

@@ -31,7 +31,13 @@ class TBPTTConfig:
     module trains on each chunk in turn (one optimizer step per chunk), and the outputs named by
     ``state`` (a recurrent state, ``hidden``) are detached and passed into the next chunk's batch
     under the same names, so the forward pass sees the whole sequence while gradients stop at
-    chunk boundaries. The state starts afresh with every batch.
+    chunk boundaries. The state starts afresh with every batch. Optimizer steps, hence
+    ``trainer.global_step`` and ``trainer.max_steps``, count chunks.
+
+    Example:
+        >>> from omegaconf import OmegaConf
+        >>> OmegaConf.structured(TBPTTConfig(steps=16, keys=["x", "y"])).state
+        ['hidden']
     """
 
     steps: int = MISSING

@@ -33,6 +33,19 @@ class KeyedModule(ConfiguredModule):
     falls between never share a chunk sequence: resuming and requeueing need nothing more.
     Evaluation runs on whole sequences. Under DDP the logged values are averaged over ranks
     (``sync_dist``), weighted by each rank's batch sizes.
+
+    Example:
+        >>> import torch
+        >>> from lightning_args import KeyedModule
+        >>> from lightning_args.modules.terms import Term
+        >>> class Scaler(KeyedModule):
+        ...     def __init__(self) -> None:
+        ...         super().__init__({"mse": Term(torch.nn.functional.mse_loss, "y", "target")})
+        ...         self.scale = torch.nn.Parameter(torch.ones(()))
+        ...     def forward(self, batch):
+        ...         return {"y": self.scale * batch["x"]}
+        >>> Scaler()({"x": torch.ones(2)})["y"].tolist()
+        [1.0, 1.0]
     """
 
     def __init__(
