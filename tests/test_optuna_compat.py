@@ -34,6 +34,8 @@ def shipped(name: str, seed: int = 0) -> optuna.samplers.BaseSampler:
     """The sampler that ``hydra/sweeper/sampler=<name>`` builds."""
     node = OmegaConf.structured(SAMPLERS[name])
     node.seed = seed
+    if name == "grid":  # the sweep fills a grid from its space (_finite.py)
+        node.search_space = {"x": [0, 1, 2]}
     sampler: optuna.samplers.BaseSampler = instantiate(node)
     return sampler
 
@@ -68,6 +70,26 @@ def test_every_shipped_sampler_keeps_its_generators_where_the_compat_module_look
         stream = np.random.RandomState(7)
         compat.install(state, stream)
         assert state.rng is stream
+
+
+@pytest.mark.parametrize("name", ["grid", "bruteforce"])
+def test_a_finite_sampler_asks_the_study_to_stop_once_its_space_ran(name: str) -> None:
+    choices = [0, 1, 2] if name == "grid" else [0]  # the grid of shipped() has 3 points
+
+    def run_all(study: optuna.Study) -> None:
+        for _ in choices:
+            trial = study.ask()
+            trial.suggest_categorical("x", choices)
+            study.tell(trial, 0.0)  # the last one: the sampler calls Study.stop
+
+    with pytest.raises(RuntimeError) as raised:
+        run_all(optuna.create_study(sampler=shipped(name)))
+    assert compat.is_stop_request(raised.value)
+    assert not compat.is_stop_request(RuntimeError("another error"))
+    # The sweeper's sampler lets the request go: every trial is told, nothing is raised.
+    wrapped = optuna.create_study(sampler=ContinuingSampler(shipped(name), seed=0))
+    run_all(wrapped)
+    assert [t.state.name for t in wrapped.trials] == ["COMPLETE"] * len(choices)
 
 
 def test_an_installed_stream_is_what_the_sampler_draws_from() -> None:

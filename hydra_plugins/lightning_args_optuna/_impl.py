@@ -39,6 +39,8 @@ from optuna.trial import TrialState
 from hydra_plugins.lightning_args_optuna._budget import Budget, tally
 from hydra_plugins.lightning_args_optuna._composed import ComposedSpace, parse_space
 from hydra_plugins.lightning_args_optuna._composing import ComposingOnce
+from hydra_plugins.lightning_args_optuna._enqueue import chosen_params, enqueue
+from hydra_plugins.lightning_args_optuna._finite import finite_sampler
 from hydra_plugins.lightning_args_optuna._outcome import tell
 from hydra_plugins.lightning_args_optuna._progress import Progress
 from hydra_plugins.lightning_args_optuna._settings import (
@@ -113,23 +115,31 @@ class OptunaSweep:
     def run(self, arguments: list[str]) -> list[list[JobReturn]]:
         base, space = parse_space(container(self.settings.params), arguments)
         self._composed.check(base, space)
+        configurations: dict[ConfigKey, dict[str, Any]] | None = None
+        declared = self._composed.option_params(base, {})
+        sampler = self.settings.sampler
+        if not space.params and not declared:
+            self.total = 1  # nothing to tune: one run is the answer
+        else:
+            configurations = self._composed.finite_space(base, space)
+            sampler = finite_sampler(sampler, configurations, [*space.params, *declared])
+        queued = chosen_params(
+            container(self.settings.enqueue) or [],
+            lambda lines: [*space.params, *self._composed.option_params(base, _by_key(lines))],
+        )
         backend = open_storage(self.storage)
         study = open_study(
             backend,
             url=self.storage,
             study_name=self.study_name,
             directions=self.directions,
-            sampler=self.settings.sampler,
+            sampler=sampler,
             pruner=self._pruner_config,
         )
-        configurations: dict[ConfigKey, dict[str, Any]] | None = None
-        if not space.params and not self._composed.option_params(base, {}):
-            self.total = 1  # nothing to tune: one run is the answer
-        else:
-            configurations = self._composed.finite_space(base, space)
         budget = self._budget(backend, base, space, configurations)
         with budget.lock():
             done, running = tally(requeue_interrupted(study, self.settings.grace_period))
+            enqueue(study, queued)  # under the lock: sweepers starting together queue them once
         self._save_multirun_config()
         _log.info(
             "Study %s (%s): %d of %d trials done, %d running (any sweeper's); up to %d to "
@@ -339,3 +349,8 @@ class OptunaSweep:
         path = self.sweep_dir / "multirun.yaml"
         if not path.exists():  # a resumed sweep keeps the first one
             atomic_write(path, OmegaConf.to_yaml(self.config))  # sweepers may start together
+
+
+def _by_key(lines: list[str]) -> dict[str, str]:
+    """Override lines by their key, as :meth:`ComposedSpace.option_params` takes them."""
+    return {line.split("=", 1)[0]: line for line in lines}

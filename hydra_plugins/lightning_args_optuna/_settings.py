@@ -56,7 +56,7 @@ def pin_sweep_dir(config: DictConfig) -> Path:
 
 def container(node: Any) -> Any:
     """A config node as plain values, resolved (anything else as it is)."""
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 def parse_directions(direction: Any) -> list[str]:

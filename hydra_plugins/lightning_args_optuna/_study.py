@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from hydra_plugins.lightning_args_optuna._progress import Progress
+from hydra_plugins.lightning_args_optuna.config import SAMPLERS
 from lightning_args._compat import optuna as compat
 from lightning_args.errors import SearchSpaceError, StorageError
 from lightning_args.run.record import process_alive
@@ -76,7 +77,7 @@ def _sampler(node: Any) -> optuna.samplers.BaseSampler:
     if not isinstance(sampler, optuna.samplers.BaseSampler):
         raise SearchSpaceError(
             f"hydra.sweeper.sampler made a {type(sampler).__name__}, not an Optuna sampler. "
-            "Fix: hydra/sweeper/sampler=tpe (or random, cmaes, nsgaii, qmc)"
+            f"Fix: hydra/sweeper/sampler=tpe (or {', '.join(n for n in SAMPLERS if n != 'tpe')})"
         )
     return sampler
 

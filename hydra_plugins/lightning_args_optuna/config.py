@@ -132,6 +132,31 @@ class NSGAIIISamplerConfig(SamplerConfig):
     dividing_parameter: int = 3
 
 
+@dataclass
+class GridSamplerConfig(SamplerConfig):
+    """Every point of a grid, each once, in an order shuffled by ``seed``: for final ablations.
+
+    ``search_space`` null (the default) builds the grid from the sweep's space, which must be
+    finite (``choice`` and ``range`` only) and the same for every trial (no option's own
+    space adds parameters to some trials only: use ``bruteforce`` there). The sweep runs at
+    most ``n_trials`` of its points, and ends once every point ran.
+    """
+
+    _target_: str = "optuna.samplers.GridSampler"
+    #: ``{name: [values]}`` (Optuna's form), or null: the sweep's own ``choice``/``range``.
+    search_space: Any = None
+
+
+@dataclass
+class BruteForceSamplerConfig(SamplerConfig):
+    """Every configuration of a finite space, each once, conditional spaces included (an
+    option's own parameters are enumerated only where it is chosen). The space must be finite:
+    ``choice`` and ``range`` only."""
+
+    _target_: str = "optuna.samplers.BruteForceSampler"
+    avoid_premature_stop: bool = False
+
+
 # --- pruners (hydra/sweeper/pruner=<name>) -------------------------------------------------
 # A job rebuilds its study's pruner from this config (Optuna does not store pruners), so every
 # option must be plain data that ``hydra.utils.instantiate`` turns into the pruner.
@@ -207,7 +232,8 @@ class SweeperConfig:
     """``hydra/sweeper=lightning_args_optuna``.
 
     Attributes:
-        sampler: ``hydra/sweeper/sampler=tpe|random|cmaes|nsgaii|qmc``.
+        sampler: ``hydra/sweeper/sampler=tpe|random|cmaes|nsgaii|qmc|gp|nsgaiii|grid|
+            bruteforce`` (see :data:`SAMPLERS`).
         pruner: ``hydra/sweeper/pruner=none|median|percentile|successive_halving|hyperband``;
             each job reports ``objective.metric`` after every validation and stops when pruned.
         direction: ``minimize``/``maximize``, or a list of them for a multi-objective study
@@ -254,6 +280,14 @@ class SweeperConfig:
             other space stops this sweeper. A finite space whose every configuration ran ends
             the sweep there, whatever ``n_trials`` says. Queued trials (an interrupted trial's
             values, or values queued with ``study.enqueue_trial``) always run as given.
+        enqueue: configurations to run first, in order, each exactly as given: a list of
+            mappings (``[{optimizer.lr: 0.003, model/encoder: cnn}, ...]``, also on the command
+            line) or of override lists (``[[optimizer.lr=0.003, model/encoder=cnn]]`` in YAML;
+            quoted on the command line, ``[["optimizer.lr=0.003"]]``), for example the best
+            configuration so far or a paper's defaults. Every key must be a parameter of the
+            search space and every value one it can take; parameters an entry leaves out are
+            sampled. They count toward ``n_trials``, are exempt from the duplicate guard, and
+            are queued once: re-running the command does not queue them again.
         batched: run trials in synchronous batches of ``n_jobs`` (one ``launch`` per batch,
             each waiting for its slowest trial), as ``hydra-optuna-sweeper`` does. Only for
             comparison (``benchmarks/sweep_efficiency.py``); the default starts trials as slots
@@ -282,6 +316,7 @@ class SweeperConfig:
     grace_period: float = 300.0
     plots: bool = True
     max_redraws: int = 10
+    enqueue: list[Any] = field(default_factory=list)
     batched: bool = False
 
 
@@ -293,6 +328,8 @@ SAMPLERS: dict[str, type[SamplerConfig]] = {
     "qmc": QMCSamplerConfig,
     "gp": GPSamplerConfig,
     "nsgaiii": NSGAIIISamplerConfig,
+    "grid": GridSamplerConfig,
+    "bruteforce": BruteForceSamplerConfig,
 }
 PRUNERS: dict[str, type[PrunerConfig]] = {
     "none": NopPrunerConfig,

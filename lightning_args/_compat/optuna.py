@@ -11,6 +11,10 @@ Checked on optuna 5.0.0 (:data:`CHECKED_ON`), by reading its source:
   sequence is not a ``LazyRandomState``: it is a counter in the study's system attributes.
 - ``optuna/study/study.py``: ``Study.enqueue_trial`` stores the values of a queued trial in
   the system attribute ``fixed_params``, which stays on the trial once it is asked.
+- ``optuna/samplers/_grid.py`` and ``_brute_force.py``: once every configuration ran, their
+  ``after_trial`` calls ``Study.stop``, which outside ``Study.optimize`` raises a
+  ``RuntimeError`` saying it "is supposed to be invoked inside an objective function or a
+  callback" (``optuna/study/study.py``).
 - ``Study._storage`` / ``FrozenTrial._trial_id`` / ``Trial._trial_id``: the storage and a
   trial's id in it (the public storage API takes ids).
 - ``optuna/storages/journal/_file.py`` (what ``lightning_args/sweep/journal.py`` relies on): a
@@ -72,6 +76,14 @@ def from_queue(trial: FrozenTrial) -> bool:
     """Whether ``trial`` was queued (``Study.enqueue_trial``: by the user, or by the sweeper
     after an interruption) rather than sampled: its values were given, not drawn."""
     return FIXED_PARAMS in trial.system_attrs
+
+
+def is_stop_request(error: BaseException) -> bool:
+    """Whether ``error`` is ``Study.stop`` refusing to run outside ``Study.optimize``: what
+    GridSampler and BruteForceSampler raise from ``after_trial`` once their space is covered."""
+    return isinstance(error, RuntimeError) and "`Study.stop` is supposed to be invoked" in str(
+        error
+    )
 
 
 def storage(study: optuna.Study) -> BaseStorage:

@@ -156,6 +156,11 @@ class ContinuingSampler(BaseSampler):
             self._install(study, trial)
             try:
                 self.sampler.after_trial(study, trial, state, values)
+            except RuntimeError as error:
+                # Grid and brute force ask the study to stop once every configuration ran; the
+                # sweeper's budget ends a finite space already (it ran each once).
+                if not compat.is_stop_request(error):
+                    raise
             finally:
                 self._streams.pop(trial.number, None)  # the trial is done: so is its stream
 

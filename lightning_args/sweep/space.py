@@ -188,6 +188,40 @@ def finite_values(dist: BaseDistribution, limit: int) -> list[Any] | None:
     return values if len(values) <= limit else None
 
 
+def as_value(dist: BaseDistribution, value: Any) -> Any | None:
+    """``value`` as a trial of ``dist`` holds it (a list as its text, an integral float as an
+    int), or ``None`` when ``dist`` cannot take it.
+
+    >>> as_value(CategoricalDistribution(["[64]", "[128]"]), [64])
+    '[64]'
+    >>> as_value(IntDistribution(1, 7, step=2), 4) is None, as_value(FloatDistribution(0, 1), 2)
+    (True, None)
+    """
+    if isinstance(dist, CategoricalDistribution):
+        held = (
+            value if isinstance(value, bool | int | float | str) or value is None else _text(value)
+        )
+        return held if held in dist.choices else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(dist, IntDistribution):
+        if value != int(value):
+            return None
+        number = int(value)
+        fits = dist.low <= number <= dist.high and (number - dist.low) % dist.step == 0
+        return number if fits else None
+    if isinstance(dist, FloatDistribution):
+        number_f = float(value)
+        if not dist.low <= number_f <= dist.high:
+            return None
+        if dist.step is not None and abs(
+            round((number_f - dist.low) / dist.step) * dist.step + dist.low - number_f
+        ) > 1e-8 * max(1.0, abs(number_f)):
+            return None
+        return number_f
+    return None
+
+
 def _interval(key: str, value: IntervalSweep, where: str) -> BaseDistribution:
     start, end = value.start, value.end
     log = "log" in value.tags
