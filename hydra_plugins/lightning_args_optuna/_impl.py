@@ -39,6 +39,7 @@ from optuna.trial import TrialState
 from hydra_plugins.lightning_args_optuna._budget import Budget, tally
 from hydra_plugins.lightning_args_optuna._composed import ComposedSpace, parse_space
 from hydra_plugins.lightning_args_optuna._composing import ComposingOnce
+from hydra_plugins.lightning_args_optuna._constraints import parse_constraints
 from hydra_plugins.lightning_args_optuna._enqueue import chosen_params, enqueue
 from hydra_plugins.lightning_args_optuna._finite import finite_sampler
 from hydra_plugins.lightning_args_optuna._outcome import tell
@@ -109,6 +110,7 @@ class OptunaSweep:
         self._plots_once = threading.Lock()  # taken by the first trial loop with nothing left
         self._pruner_config: dict[str, Any] = container(self.settings.pruner)
         self._composed = ComposedSpace(hydra_context, config, self.settings.search_space_group)
+        self._constraints = parse_constraints(container(self.settings.constraints) or {})
 
     # --- the lifecycle --------------------------------------------------------------------
 
@@ -287,7 +289,7 @@ class OptunaSweep:
         try:
             if compat.storage(study).get_trial(compat.trial_id(trial)).state != TrialState.RUNNING:
                 raise optuna.exceptions.UpdateFinishedTrialError(trial.number)
-            state = tell(study, trial, ret, len(self.directions))
+            state = tell(study, trial, ret, len(self.directions), self._constraints)
         except optuna.exceptions.UpdateFinishedTrialError:
             _log.warning(
                 "Trial %d was taken over by another sweeper (no heartbeat from here for "

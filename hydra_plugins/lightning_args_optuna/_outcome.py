@@ -14,6 +14,7 @@ import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import TrialState
 
+from hydra_plugins.lightning_args_optuna._constraints import Constraint, violations
 from lightning_args._compat.hydra import job_error
 from lightning_args.sweep.attrs import ERROR, OVERRIDES
 
@@ -21,9 +22,17 @@ _log = logging.getLogger(__name__)
 
 
 def tell(
-    study: optuna.Study, trial: optuna.trial.Trial, ret: JobReturn, n_objectives: int
+    study: optuna.Study,
+    trial: optuna.trial.Trial,
+    ret: JobReturn,
+    n_objectives: int,
+    constraints: list[Constraint] | None = None,
 ) -> TrialState:
-    """Tell the study how the trial's job ended (its return, ``ret``), and say so in the log."""
+    """Tell the study how the trial's job ended (its return, ``ret``), and say so in the log.
+
+    With ``constraints``, a completed trial's constraint values are set first (from its run
+    record); one that cannot be read fails the trial, saying why.
+    """
     error = job_error(ret)
     if ret.status == JobStatus.FAILED:
         if isinstance(error, optuna.TrialPruned):
@@ -34,12 +43,22 @@ def tell(
     values = _values(ret.return_value, n_objectives)
     if isinstance(values, str):
         return _fail(study, trial, values)
+    broken = ""
+    if constraints:
+        found = violations(constraints, ret)
+        if isinstance(found, str):
+            return _fail(study, trial, found)
+        for metric, violation in found.items():
+            trial.set_constraint(metric, violation)
+        over = [m for m, v in found.items() if v > 0]
+        broken = f"; infeasible: {', '.join(over)} beyond bounds" if over else ""
     study.tell(trial, values)
     _log.info(
-        "Trial %d finished: %s (%s)",
+        "Trial %d finished: %s (%s)%s",
         trial.number,
         ", ".join(f"{v:.6g}" for v in values),
         " ".join(trial.user_attrs.get(OVERRIDES, [])) or "no overrides",
+        broken,
     )
     return TrialState.COMPLETE
 

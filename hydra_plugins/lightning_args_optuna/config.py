@@ -288,6 +288,12 @@ class SweeperConfig:
             search space and every value one it can take; parameters an entry leaves out are
             sampled. They count toward ``n_trials``, are exempt from the duplicate guard, and
             are queued once: re-running the command does not queue them again.
+        constraints: bounds on metrics the runs log, ``{metric: "<= 100000"}`` (or ``">= x"``),
+            e.g. ``{size/generator: "<= 100000"}`` for the GAN. A completed trial outside one
+            is infeasible: it stays COMPLETE, its constraint values (Optuna's
+            ``Trial.set_constraint``) steer TPE, GP and NSGA-II/III away from it, and the
+            summary's best is the best feasible trial. A metric the run did not log fails the
+            trial, saying which it logged.
         batched: run trials in synchronous batches of ``n_jobs`` (one ``launch`` per batch,
             each waiting for its slowest trial), as ``hydra-optuna-sweeper`` does. Only for
             comparison (``benchmarks/sweep_efficiency.py``); the default starts trials as slots
@@ -316,7 +322,8 @@ class SweeperConfig:
     grace_period: float = 300.0
     plots: bool = True
     max_redraws: int = 10
-    enqueue: list[Any] = field(default_factory=list)
+    enqueue: list[Any] | None = None
+    constraints: Any = None  # {metric: bound}; Any: a dict node would refuse new keys (struct)
     batched: bool = False
 
 

@@ -45,10 +45,14 @@ def summarize(study: optuna.Study) -> dict[str, Any]:
         "duplicates": len(duplicates),
     }
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if complete and len(directions) == 1:
+    # Optuna's best trial(s) are the best feasible ones when trials carry constraint values.
+    infeasible = [t for t in complete if any(v > 0 for v in t.constraints.values())]
+    if infeasible:
+        summary["infeasible"] = len(infeasible)
+    if len(infeasible) < len(complete) and len(directions) == 1:
         best = study.best_trial
         summary["best"] = _trial(best)
-    elif complete:
+    elif len(infeasible) < len(complete):
         summary["pareto_front"] = [_trial(t) for t in study.best_trials]
     summary["failed"] = [
         {"number": t.number, "error": t.user_attrs.get(ERROR, "unknown")}
@@ -88,9 +92,16 @@ def describe(summary: dict[str, Any]) -> str:
             f"  Duplicates: {summary['duplicates']} suggestion(s) repeated an earlier trial's "
             "values and did not run"
         )
+    if summary.get("infeasible"):
+        lines.append(
+            f"  Infeasible: {summary['infeasible']} completed trial(s) broke "
+            "hydra.sweeper.constraints"
+            + ("" if "best" in summary or "pareto_front" in summary else "; no trial is feasible")
+        )
     if "best" in summary:
         best = summary["best"]
-        lines.append(f"  Best: trial {best['number']}, value {best['value']:.6g}")
+        feasible = ", the best feasible" if "infeasible" in summary else ""
+        lines.append(f"  Best: trial {best['number']}, value {best['value']:.6g}{feasible}")
         lines.append(f"  Overrides: {' '.join(best['overrides'])}")
     for trial in summary.get("pareto_front", []):
         lines.append(f"  Pareto: trial {trial['number']}, values {trial['values']}")
@@ -172,6 +183,8 @@ def _trial(trial: FrozenTrial) -> dict[str, Any]:
         out["value"] = float(trial.values[0])
     else:
         out["values"] = [float(v) for v in trial.values]
+    if trial.constraints:
+        out["constraints"] = {k: float(v) for k, v in trial.constraints.items()}
     return out
 
 
