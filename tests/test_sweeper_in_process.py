@@ -119,6 +119,7 @@ def _sweep(
     sweep._plots_once = threading.Lock()
     sweep._pruner_config = {"_target_": "optuna.pruners.NopPruner"}
     sweep._composed = ComposedSpace(None, None, sweep.settings.search_space_group)  # type: ignore[arg-type]
+    sweep._constraints = []
     backend = open_storage(sweep.storage)
     sampler = optuna.samplers.RandomSampler(seed=0)
     study = optuna.create_study(study_name="s", storage=backend, sampler=sampler)

@@ -158,6 +158,15 @@ class ComposedSpace:
                 params.extend(space.params)
         return params
 
+    def flat_config(self, overrides: list[str]) -> dict[str, Any]:
+        """The task config a job with ``overrides`` gets, flat, interpolations as written (as a
+        run's ``.hydra/config.yaml`` holds it)."""
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        task = OmegaConf.to_container(cfg, resolve=False)
+        assert isinstance(task, dict)
+        task.pop("hydra", None)
+        return flatten(task)
+
     def _choices(self, overrides: list[str]) -> dict[str, str]:
         """The config-group choices of a composed trial config (memoised)."""
         key = tuple(overrides)

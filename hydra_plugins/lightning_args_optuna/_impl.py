@@ -57,15 +57,16 @@ from hydra_plugins.lightning_args_optuna._study import (
     open_study,
     requeue_interrupted,
 )
+from hydra_plugins.lightning_args_optuna._warm import warm_start
 from hydra_plugins.lightning_args_optuna.config import SweeperConfig
 from lightning_args._compat import joblib as joblib_compat
 from lightning_args._compat import optuna as compat
 from lightning_args._compat.hydra import failed_job
 from lightning_args._util.atomic import atomic_write
-from lightning_args.errors import SweepError
+from lightning_args.errors import SearchSpaceError, SweepError
 from lightning_args.sweep import report
 from lightning_args.sweep.names import study_name
-from lightning_args.sweep.space import ConfigKey, Space
+from lightning_args.sweep.space import ConfigKey, Param, Space
 from lightning_args.sweep.storage import open_storage
 from lightning_args.sweep.trial import TrialLink
 
@@ -141,6 +142,8 @@ class OptunaSweep:
         budget = self._budget(backend, base, space, configurations)
         with budget.lock():
             done, running = tally(requeue_interrupted(study, self.settings.grace_period))
+            if self.settings.warm_start:
+                self._warm_start(study, base, space)
             enqueue(study, queued)  # under the lock: sweepers starting together queue them once
         self._save_multirun_config()
         _log.info(
@@ -181,6 +184,28 @@ class OptunaSweep:
                 "max_failure_rate; re-running the same command continues the study."
             )
         return [[ret] for _, ret in sorted(progress.returns, key=lambda p: p[0])]
+
+    def _warm_start(self, study: optuna.Study, base: list[str], space: Space) -> None:
+        """Add the earlier runs of ``hydra.sweeper.warm_start`` as completed trials."""
+        metric = OmegaConf.select(self.config, "objective.metric")
+        if not isinstance(metric, str):
+            raise SearchSpaceError(
+                "hydra.sweeper.warm_start reads earlier runs' objective.metric, but this app's "
+                "config has none. Fix: warm-start sweeps of lightning_args apps only"
+            )
+
+        def params_of(choices: dict[str, str]) -> list[Param]:
+            chosen = {p.key: p.override(choices[p.name]) for p in space.params if p.name in choices}
+            return [*space.params, *self._composed.option_params(base, chosen)]
+
+        warm_start(
+            study,
+            [str(root) for root in container(self.settings.warm_start)],
+            metric=metric,
+            params_of=params_of,
+            compose=lambda overrides: self._composed.flat_config([*base, *space.fixed, *overrides]),
+            own=self.sweep_dir,
+        )
 
     def _budget(
         self,

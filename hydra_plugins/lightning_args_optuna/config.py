@@ -294,6 +294,14 @@ class SweeperConfig:
             ``Trial.set_constraint``) steer TPE, GP and NSGA-II/III away from it, and the
             summary's best is the best feasible trial. A metric the run did not log fails the
             trial, saying which it logged.
+        warm_start: folders of earlier runs (``[outputs/runs, outputs/sweeps/<study>]``, any
+            depth) to add to the study as completed trials, so that the sampler starts from
+            what they measured instead of random start-up trials. A run is used when it
+            completed, measured this study's ``objective.metric``, holds a value of every
+            searched parameter inside the space, and its config is what this sweep composes
+            for those values on every other key (paths, seed, loggers, callbacks and the
+            progress bar aside); the others are skipped, and the summary counts them by
+            reason. Used runs count toward ``n_trials`` and are added once.
         batched: run trials in synchronous batches of ``n_jobs`` (one ``launch`` per batch,
             each waiting for its slowest trial), as ``hydra-optuna-sweeper`` does. Only for
             comparison (``benchmarks/sweep_efficiency.py``); the default starts trials as slots
@@ -323,6 +331,7 @@ class SweeperConfig:
     plots: bool = True
     max_redraws: int = 10
     enqueue: list[Any] | None = None
+    warm_start: list[str] | None = None
     constraints: Any = None  # {metric: bound}; Any: a dict node would refuse new keys (struct)
     batched: bool = False
 

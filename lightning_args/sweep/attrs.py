@@ -14,3 +14,7 @@ INTERRUPTED = "interrupted"  # a trial whose sweeper died: re-queued, not counte
 # The sampler suggested values that a COMPLETE, PRUNED or RUNNING trial already has: closed (FAIL)
 # without running, not counted toward n_trials. The value is the number of the earlier trial.
 DUPLICATE = "duplicate_of"
+# A COMPLETE trial added from an earlier run (hydra.sweeper.warm_start): that run's directory.
+WARM_START = "warm_start_from"
+# The study's own attribute: what the last sweeper's warm start used and skipped, and why.
+WARM_START_REPORT = "warm_start"

@@ -21,7 +21,13 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from lightning_args._util.atomic import atomic_write
-from lightning_args.sweep.attrs import DUPLICATE, ERROR, INTERRUPTED, OVERRIDES
+from lightning_args.sweep.attrs import (
+    DUPLICATE,
+    ERROR,
+    INTERRUPTED,
+    OVERRIDES,
+    WARM_START_REPORT,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -44,6 +50,9 @@ def summarize(study: optuna.Study) -> dict[str, Any]:
         "interrupted": len(interrupted),
         "duplicates": len(duplicates),
     }
+    warm = study.user_attrs.get(WARM_START_REPORT)
+    if isinstance(warm, dict):
+        summary["warm_start"] = warm
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     # Optuna's best trial(s) are the best feasible ones when trials carry constraint values.
     infeasible = [t for t in complete if any(v > 0 for v in t.constraints.values())]
@@ -92,6 +101,10 @@ def describe(summary: dict[str, Any]) -> str:
             f"  Duplicates: {summary['duplicates']} suggestion(s) repeated an earlier trial's "
             "values and did not run"
         )
+    warm = summary.get("warm_start")
+    if warm:
+        skipped = ", ".join(f"{n} {why}" for why, n in warm["skipped"].items()) or "none"
+        lines.append(f"  Warm start: {warm['used']} earlier run(s) used; skipped: {skipped}")
     if summary.get("infeasible"):
         lines.append(
             f"  Infeasible: {summary['infeasible']} completed trial(s) broke "
