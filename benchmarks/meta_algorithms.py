@@ -18,7 +18,6 @@ import statistics
 import tempfile
 import time
 import warnings
-from functools import partial
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -27,8 +26,12 @@ from torch import nn
 from torch.func import functional_call
 
 from lightning_args.demos import SinusoidMetaLearner, SinusoidTasks
-from lightning_args.demos.meta import adapted_weights, regressor, sinusoid_tasks
-from lightning_args.instantiate.optim import Optimization, OptimizerSpec
+from lightning_args.demos.meta import (
+    adapted_weights,
+    meta_optimization,
+    regressor,
+    sinusoid_tasks,
+)
 
 VARIANTS = {  # name -> (algorithm, learn_inner_lr)
     "maml": ("maml", False),
@@ -55,15 +58,7 @@ def meta_train(variant: str, seed: int, tasks: int, epochs: int, root: Path) -> 
     algorithm, learned = VARIANTS[variant]
     pl.seed_everything(seed, verbose=False)
     learner = SinusoidMetaLearner(algorithm=algorithm, eval_lr=0.01, learn_inner_lr=learned)
-    optimizers = {
-        "inner": OptimizerSpec(partial(torch.optim.SGD, lr=0.01), ("fast",)),
-        "outer": OptimizerSpec(partial(torch.optim.Adam, lr=1e-3), ("net",)),
-    }
-    if learned:
-        optimizers["inner_lr"] = OptimizerSpec(
-            partial(torch.optim.Adam, lr=1e-3), ("log_inner_lr",)
-        )
-    learner.set_optimization(Optimization(optimizers))
+    learner.set_optimization(meta_optimization(learn_inner_lr=learned))
     trainer = pl.Trainer(
         max_epochs=epochs,
         inference_mode=False,

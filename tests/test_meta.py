@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,13 @@ from torch import nn
 from torch.func import functional_call
 
 from lightning_args.demos import SinusoidMetaLearner, SinusoidTasks
-from lightning_args.demos.meta import adapted_weights, regressor, sinusoid_tasks
+from lightning_args.demos.meta import (
+    adapted_weights,
+    meta_optimization,
+    regressor,
+    sinusoid_tasks,
+)
 from lightning_args.errors import ConfigValueError
-from lightning_args.instantiate.optim import Optimization, OptimizerSpec
 from tests.helpers import one_thread, quiet_trainer, read_record, run_app, run_dirs
 
 
@@ -22,15 +25,7 @@ def _meta_learn(
 ) -> SinusoidMetaLearner:
     torch.manual_seed(0)
     learner = SinusoidMetaLearner(algorithm=algorithm, eval_lr=0.01, learn_inner_lr=learn_inner_lr)
-    optimizers = {
-        "inner": OptimizerSpec(partial(torch.optim.SGD, lr=0.01), ("fast",)),
-        "outer": OptimizerSpec(partial(torch.optim.Adam, lr=1e-3), ("net",)),
-    }
-    if learn_inner_lr:
-        optimizers["inner_lr"] = OptimizerSpec(
-            partial(torch.optim.Adam, lr=1e-3), ("log_inner_lr",)
-        )
-    learner.set_optimization(Optimization(optimizers))
+    learner.set_optimization(meta_optimization(learn_inner_lr=learn_inner_lr))
     trainer = quiet_trainer(tmp_path, max_epochs=2, inference_mode=False, limit_val_batches=0)
     with one_thread():
         trainer.fit(learner, datamodule=SinusoidTasks(train_tasks=1500, shots=10, seed=0))

@@ -75,6 +75,49 @@ def test_a_grid_with_an_interval_stops_before_any_job(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("sweeps/*/[0-9]*"))  # no job directory
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sampler", "said"),
+    [
+        (
+            "gp",
+            "hydra/sweeper/sampler=gp models only the parameters every trial has: "
+            "model.encoder.dropout, model.encoder.hidden, model.encoder.channels, "
+            "model.encoder.kernel_size are sampled independently at random",
+        ),
+        (
+            "cmaes",
+            "hydra/sweeper/sampler=cmaes models only the numeric parameters every trial has: "
+            "model/encoder, model.encoder.hidden, model.encoder.dropout, model.encoder.channels, "
+            "model.encoder.kernel_size are sampled",
+        ),
+        ("tpe", None),  # the control: TPE (multivariate, group) models conditional spaces
+    ],
+)
+def test_a_sampler_that_models_only_part_of_a_conditional_space_says_which(
+    sampler: str, said: str | None, tmp_path: Path
+) -> None:
+    result = run_app(
+        "+sweep=optuna",
+        "-m",
+        f"hydra/sweeper/sampler={sampler}",
+        "model/encoder=choice(mlp,cnn)",
+        "hydra.sweeper.n_trials=1",
+        "trainer.max_epochs=1",
+        "test=false",
+        f"paths.output_root={tmp_path}",
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    if said is None:
+        assert "sampled independently" not in output
+    else:
+        assert said in output
+        # Said before any job started.
+        assert output.index(said) < output.index("Launching")
+
+
 def _rows(*rows: dict[str, object]) -> dict[frozenset[tuple[str, object]], dict[str, object]]:
     return {frozenset(row.items()): row for row in rows}
 

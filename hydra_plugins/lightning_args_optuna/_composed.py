@@ -158,6 +158,21 @@ class ComposedSpace:
                 params.extend(space.params)
         return params
 
+    def conditional(self, base: list[str], space: Space) -> list[str]:
+        """The parameters only some trials have: those the options of a searched group declare
+        for some of its choices but not for all (one level of groups)."""
+        names: list[str] = []
+        for param in space.params:
+            if not self._is_group(param.key):
+                continue
+            declared = [
+                {p.name for p in self.option_params(base, {param.key: param.override(value)})}
+                for value in _probe_values(param)
+            ]
+            every = set.intersection(*declared) if declared else set()
+            names += [n for d in declared for n in sorted(d) if n not in every and n not in names]
+        return names
+
     def flat_config(self, overrides: list[str]) -> dict[str, Any]:
         """The task config a job with ``overrides`` gets, flat, interpolations as written (as a
         run's ``.hydra/config.yaml`` holds it)."""

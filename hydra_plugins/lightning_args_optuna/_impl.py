@@ -41,6 +41,7 @@ from hydra_plugins.lightning_args_optuna._composed import ComposedSpace, parse_s
 from hydra_plugins.lightning_args_optuna._composing import ComposingOnce
 from hydra_plugins.lightning_args_optuna._constraints import parse_constraints
 from hydra_plugins.lightning_args_optuna._enqueue import chosen_params, enqueue
+from hydra_plugins.lightning_args_optuna._fallback import left_out
 from hydra_plugins.lightning_args_optuna._finite import finite_sampler
 from hydra_plugins.lightning_args_optuna._outcome import tell
 from hydra_plugins.lightning_args_optuna._progress import Progress
@@ -126,6 +127,11 @@ class OptunaSweep:
         else:
             configurations = self._composed.finite_space(base, space)
             sampler = finite_sampler(sampler, configurations, [*space.params, *declared])
+            reason = left_out(
+                sampler, [*space.params, *declared], self._composed.conditional(base, space)
+            )
+            if reason is not None:
+                _log.warning("%s", reason)
         queued = chosen_params(
             container(self.settings.enqueue) or [],
             lambda lines: [*space.params, *self._composed.option_params(base, _by_key(lines))],

@@ -9,6 +9,7 @@ meta-parameters (``net``) towards what adapted well. Tasks are generated, nothin
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from torch.func import functional_call
 
 from lightning_args.demos.config import MetaAlgorithm
 from lightning_args.errors import ConfigValueError
+from lightning_args.instantiate.optim import Optimization, OptimizerSpec
 from lightning_args.modules.configured import ConfiguredModule
 from lightning_args.modules.data import TensorBatches
 
@@ -131,6 +133,27 @@ def adapted_weights(
                 for (name, w), g, rate in zip(weights.items(), grads, rates, strict=True)
             }
     return weights
+
+
+def meta_optimization(
+    *, inner_lr: float = 0.01, outer_lr: float = 1e-3, learn_inner_lr: bool = False
+) -> Optimization:
+    """What ``experiment=maml_sinusoid`` (and ``metasgd_sinusoid``) configure, for use without
+    Hydra: SGD ``inner`` over ``fast``, Adam ``outer`` over ``net``, and with ``learn_inner_lr``
+    Adam ``inner_lr`` over the learned step sizes.
+
+    >>> list(meta_optimization(learn_inner_lr=True).optimizers)
+    ['inner', 'outer', 'inner_lr']
+    """
+    optimizers = {
+        "inner": OptimizerSpec(functools.partial(torch.optim.SGD, lr=inner_lr), ("fast",)),
+        "outer": OptimizerSpec(functools.partial(torch.optim.Adam, lr=outer_lr), ("net",)),
+    }
+    if learn_inner_lr:
+        optimizers["inner_lr"] = OptimizerSpec(
+            functools.partial(torch.optim.Adam, lr=outer_lr), ("log_inner_lr",)
+        )
+    return Optimization(optimizers)
 
 
 class SinusoidMetaLearner(ConfiguredModule):
