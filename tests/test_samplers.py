@@ -30,6 +30,7 @@ SWEEP = ("+sweep=optuna", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=
     ("sampler", "args", "n_trials"),
     [
         ("gp", ("hydra.sweeper.sampler.n_startup_trials=2",), 3),
+        ("botorch", ("hydra.sweeper.sampler.n_startup_trials=2",), 3),
         ("nsgaiii", ("hydra.sweeper.sampler.population_size=2",), 3),
         ("grid", GRID_ARGS, 4),
         ("bruteforce", GRID_ARGS, 4),
@@ -116,6 +117,25 @@ def test_a_sampler_that_models_only_part_of_a_conditional_space_says_which(
         assert said in output
         # Said before any job started.
         assert output.index(said) < output.index("Launching")
+
+
+def test_a_sampler_whose_extra_is_not_installed_is_one_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from hydra_plugins.lightning_args_optuna import _study
+
+    node = OmegaConf.create({"_target_": "optuna_integration.BoTorchSampler", "seed": 0})
+    assert _study.missing_extra(node) is None  # installed here (the dev extra has it)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "botorch" else real(name)
+    )
+    assert _study.missing_extra(node) == (
+        "hydra.sweeper.sampler optuna_integration.BoTorchSampler needs botorch, which is not "
+        "installed. Fix: pip install 'lightning_args[botorch]'"
+    )
 
 
 def _rows(*rows: dict[str, object]) -> dict[frozenset[tuple[str, object]], dict[str, object]]:

@@ -168,11 +168,15 @@ def test_architecture_sweep_samples_only_the_chosen_encoders_parameters(tmp_path
     assert seen == {"mlp", "cnn"}
 
 
-def test_gan_quality_against_size_gives_a_pareto_front(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sampler", [(), ("hydra/sweeper/sampler=tpe",)], ids=["nsgaii", "tpe"])
+def test_gan_quality_against_size_gives_a_pareto_front(
+    sampler: tuple[str, ...], tmp_path: Path
+) -> None:
     directory = run_sweep(
         tmp_path,
         "model=gan",
         "+sweep=pareto",
+        *sampler,
         "-m",
         "hydra.sweeper.n_trials=4",
         "trainer.max_epochs=2",

@@ -1,6 +1,7 @@
 """What a model-based sampler leaves out of its model, said before any job starts.
 
-Optuna's GPSampler and CmaEsSampler model the parameters that every trial has (their
+Optuna's GPSampler and CmaEsSampler, and optuna-integration's BoTorchSampler, model the
+parameters that every trial has (their
 "intersection search space"); CMA-ES also leaves out categorical ones. The parameters they leave
 out are sampled independently, at random, by their fallback sampler: a space whose options
 declare their own parameters (``model/encoder=choice(mlp,cnn)``) is such a case.
@@ -16,8 +17,9 @@ from omegaconf import DictConfig
 from lightning_args.sweep.space import Param
 
 GP = "optuna.samplers.GPSampler"
+BOTORCH = "optuna_integration.BoTorchSampler"
 CMAES = "optuna.samplers.CmaEsSampler"
-_OPTION = {GP: "gp", CMAES: "cmaes"}
+_OPTION = {GP: "gp", BOTORCH: "botorch", CMAES: "cmaes"}
 
 
 def left_out(node: Any, params: Sequence[Param], conditional: Sequence[str]) -> str | None:

@@ -7,6 +7,7 @@ while one that is interrupted releases its own on the way down.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import socket
 import threading
@@ -69,7 +70,30 @@ def open_study(
     )
 
 
+#: Samplers outside Optuna: the module they need, and the extra that installs it.
+_EXTRAS = {"optuna_integration.BoTorchSampler": (("optuna_integration", "botorch"), "botorch")}
+
+
+def missing_extra(node: Any) -> str | None:
+    """Why ``hydra.sweeper.sampler`` cannot be built here (a package of an extra is not
+    installed), or ``None``."""
+    target = node.get("_target_") if isinstance(node, DictConfig) else None
+    if target not in _EXTRAS:
+        return None
+    modules, extra = _EXTRAS[target]
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not absent:
+        return None
+    return (
+        f"hydra.sweeper.sampler {target} needs {', '.join(absent)}, which is not installed. "
+        f"Fix: pip install 'lightning_args[{extra}]'"
+    )
+
+
 def _sampler(node: Any) -> optuna.samplers.BaseSampler:
+    missing = missing_extra(node)
+    if missing is not None:
+        raise SearchSpaceError(missing)
     with warnings.catch_warnings():
         # TPE's multivariate/group options are "experimental" in Optuna since 2.2: still useful.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

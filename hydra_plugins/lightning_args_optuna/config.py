@@ -124,6 +124,24 @@ class GPSamplerConfig(SamplerConfig):
 
 
 @dataclass
+class BoTorchSamplerConfig(SamplerConfig):
+    """Bayesian optimisation with BoTorch (optuna-integration's ``BoTorchSampler``, what Ax runs
+    on): Gaussian processes and acquisition functions from BoTorch, for small budgets over
+    numeric spaces. Needs the ``botorch`` extra (``pip install lightning_args[botorch]``),
+    imported only when this option is chosen.
+
+    Its first ``n_startup_trials`` are random (they get the sweeper's per-trial streams); the
+    model-based suggestions are seeded by BoTorch's own counter from ``seed``, which starts
+    again when a sweep is resumed. ``consider_running_trials`` is on (unlike Optuna's default),
+    so that parallel trials do not all suggest the same point.
+    """
+
+    _target_: str = "optuna_integration.BoTorchSampler"
+    n_startup_trials: int = 10
+    consider_running_trials: bool = True
+
+
+@dataclass
 class NSGAIIISamplerConfig(SamplerConfig):
     """NSGA-III: NSGA-II with reference points, for three objectives or more."""
 
@@ -232,8 +250,8 @@ class SweeperConfig:
     """``hydra/sweeper=lightning_args_optuna``.
 
     Attributes:
-        sampler: ``hydra/sweeper/sampler=tpe|random|cmaes|nsgaii|qmc|gp|nsgaiii|grid|
-            bruteforce`` (see :data:`SAMPLERS`).
+        sampler: ``hydra/sweeper/sampler=tpe|random|cmaes|nsgaii|qmc|gp|botorch|nsgaiii|
+            grid|bruteforce`` (see :data:`SAMPLERS`).
         pruner: ``hydra/sweeper/pruner=none|median|percentile|successive_halving|hyperband``;
             each job reports ``objective.metric`` after every validation and stops when pruned.
         direction: ``minimize``/``maximize``, or a list of them for a multi-objective study
@@ -343,6 +361,7 @@ SAMPLERS: dict[str, type[SamplerConfig]] = {
     "nsgaii": NSGAIISamplerConfig,
     "qmc": QMCSamplerConfig,
     "gp": GPSamplerConfig,
+    "botorch": BoTorchSamplerConfig,
     "nsgaiii": NSGAIIISamplerConfig,
     "grid": GridSamplerConfig,
     "bruteforce": BruteForceSamplerConfig,
