@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 import yaml
 
-from hydra_plugins.lightning_args_optuna._enqueue import chosen_params
+from hydra_plugins.lightning_args_optuna._enqueue import chosen_params, enqueue
 from lightning_args.errors import SearchSpaceError
 from lightning_args.sweep.space import Param, parse
 from tests.test_sweep_app import run_sweep, trials
@@ -85,6 +86,19 @@ def test_a_bad_entry_is_one_message_with_the_fix(entry: Any, message: str) -> No
     with pytest.raises(SearchSpaceError, match=re.escape(message)) as raised:
         chosen_params([entry], params_of)
     assert "Fix: " in str(raised.value)
+
+
+def test_a_configuration_is_queued_once_even_when_a_drawn_trial_ran_it() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.suggest_float("optimizer.lr", 1e-4, 1e-1, log=True)  # drawn: 0.0xxx
+    drawn = trial.params["optimizer.lr"]
+    study.tell(trial, 0.5)
+    # Exempt from the duplicate guard: the values a drawn trial ran are queued all the same...
+    assert enqueue(study, [{"optimizer.lr": drawn}, {"depth": 2}]) == 2
+    # ...but only once: the same command again queues nothing.
+    assert enqueue(study, [{"optimizer.lr": drawn}, {"depth": 2}]) == 0
+    assert len(study.get_trials(states=[optuna.trial.TrialState.WAITING])) == 2
 
 
 @pytest.mark.slow

@@ -123,6 +123,8 @@ def test_queued_trials_are_told_apart_from_drawn_ones() -> None:
     queued, fresh = study.ask(), study.ask()
     assert compat.from_queue(compat.frozen(queued))
     assert not compat.from_queue(compat.frozen(fresh))
+    assert compat.fixed_params(compat.frozen(queued)) == {"x": 0.5}
+    assert compat.fixed_params(compat.frozen(fresh)) is None
     assert [t.number for t in compat.all_trials(study)] == [0, 1]
     assert compat.trial_id(queued) == study.get_trials()[0]._trial_id
     assert compat.storage(study) is study._storage

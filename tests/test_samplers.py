@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,7 @@ def test_a_sampler_whose_extra_is_not_installed_is_one_message(
     node = OmegaConf.create({"_target_": "optuna_integration.BoTorchSampler", "seed": 0})
     assert _study.missing_extra(node) is None  # installed here (the dev extra has it)
     real = importlib.util.find_spec
+    monkeypatch.delitem(sys.modules, "botorch", raising=False)  # imported by another test
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name: None if name == "botorch" else real(name)
     )

@@ -168,7 +168,11 @@ def test_architecture_sweep_samples_only_the_chosen_encoders_parameters(tmp_path
     assert seen == {"mlp", "cnn"}
 
 
-@pytest.mark.parametrize("sampler", [(), ("hydra/sweeper/sampler=tpe",)], ids=["nsgaii", "tpe"])
+@pytest.mark.parametrize(
+    "sampler",
+    [(), ("hydra/sweeper/sampler=tpe", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")],
+    ids=["nsgaii", "tpe-joblib"],
+)
 def test_gan_quality_against_size_gives_a_pareto_front(
     sampler: tuple[str, ...], tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ space and queued in the study once.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 
+from lightning_args._compat import optuna as compat
 from lightning_args.errors import SearchSpaceError
 from lightning_args.sweep.space import Param, as_value
 
@@ -31,11 +33,20 @@ def chosen_params(entries: Sequence[Any], params_of: ParamsOf) -> list[dict[str,
 
 
 def enqueue(study: optuna.Study, queued: Sequence[dict[str, Any]]) -> int:
-    """Queue each configuration that no trial of ``study`` has queued or run; how many."""
-    before = len(study.get_trials(deepcopy=False))
+    """Queue each configuration that was not queued in ``study`` before; how many.
+
+    Only earlier *queued* trials count (their values are the queue's own ``fixed_params``): a
+    configuration that a sampled trial already ran is queued all the same, as the duplicate
+    guard lets queued trials run as given.
+    """
+    earlier = [compat.fixed_params(t) for t in study.get_trials(deepcopy=False)]
+    added = 0
     for values in queued:
-        study.enqueue_trial(values, skip_if_exists=True)
-    added = len(study.get_trials(deepcopy=False)) - before
+        if any(_same(values, fixed) for fixed in earlier if fixed is not None):
+            continue
+        study.enqueue_trial(values, skip_if_exists=False)
+        earlier.append(values)
+        added += 1
     if added:
         _log.info(
             "Queued %d of hydra.sweeper.enqueue's %d configuration(s) to run first",
@@ -43,6 +54,17 @@ def enqueue(study: optuna.Study, queued: Sequence[dict[str, Any]]) -> int:
             len(queued),
         )
     return added
+
+
+def _same(values: Mapping[str, Any], fixed: Mapping[str, Any]) -> bool:
+    if values.keys() != fixed.keys():
+        return False
+    return all(
+        math.isclose(float(v), float(fixed[k]), rel_tol=1e-12)
+        if isinstance(v, int | float) and isinstance(fixed[k], int | float)
+        else v == fixed[k]
+        for k, v in values.items()
+    )
 
 
 def _values(entry: Any, params_of: ParamsOf, where: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -81,13 +82,22 @@ def missing_extra(node: Any) -> str | None:
     if target not in _EXTRAS:
         return None
     modules, extra = _EXTRAS[target]
-    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    absent = [m for m in modules if not _installed(m)]
     if not absent:
         return None
     return (
         f"hydra.sweeper.sampler {target} needs {', '.join(absent)}, which is not installed. "
         f"Fix: pip install 'lightning_args[{extra}]'"
     )
+
+
+def _installed(module: str) -> bool:
+    if module in sys.modules:  # optuna_integration replaces itself there, without a __spec__
+        return True
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _sampler(node: Any) -> optuna.samplers.BaseSampler:

@@ -30,7 +30,7 @@ run it first, then update :data:`CHECKED_ON`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,6 +84,12 @@ def is_stop_request(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "`Study.stop` is supposed to be invoked" in str(
         error
     )
+
+
+def fixed_params(trial: FrozenTrial) -> dict[str, Any] | None:
+    """The values ``Study.enqueue_trial`` queued for ``trial``, or ``None`` (it was drawn)."""
+    fixed = trial.system_attrs.get(FIXED_PARAMS)
+    return dict(fixed) if isinstance(fixed, dict) else None
 
 
 def storage(study: optuna.Study) -> BaseStorage:
