@@ -14,6 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 
 from lightning_args._compat import optuna as compat
+from lightning_args._compat.hydra import override_text
 from lightning_args.errors import SearchSpaceError
 from lightning_args.sweep.space import Param, as_value
 
@@ -104,8 +105,6 @@ def _values(entry: Any, params_of: ParamsOf, where: str) -> dict[str, Any]:
 
 def _lines(entry: Any, where: str) -> list[str]:
     if isinstance(entry, Mapping):
-        from lightning_args._compat.hydra import override_text
-
         return [f"{key}={override_text(value)}" for key, value in entry.items()]
     if (
         isinstance(entry, Sequence)

@@ -196,13 +196,15 @@ def as_value(dist: BaseDistribution, value: Any) -> Any | None:
     '[64]'
     >>> as_value(IntDistribution(1, 7, step=2), 4) is None, as_value(FloatDistribution(0, 1), 2)
     (True, None)
+    >>> as_value(IntDistribution(1, 7), float("inf")) is None
+    True
     """
     if isinstance(dist, CategoricalDistribution):
         held = (
             value if isinstance(value, bool | int | float | str) or value is None else _text(value)
         )
         return held if held in dist.choices else None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     if isinstance(dist, IntDistribution):
         if value != int(value):
