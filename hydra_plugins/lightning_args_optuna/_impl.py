@@ -126,12 +126,7 @@ class OptunaSweep:
             self.total = 1  # nothing to tune: one run is the answer
         else:
             configurations = self._composed.finite_space(base, space)
-            sampler = finite_sampler(sampler, configurations, [*space.params, *declared])
-            reason = left_out(
-                sampler, [*space.params, *declared], self._composed.conditional(base, space)
-            )
-            if reason is not None:
-                _log.warning("%s", reason)
+            sampler = self._checked_sampler(base, space, [*space.params, *declared], configurations)
         queued = chosen_params(
             container(self.settings.enqueue) or [],
             lambda lines: [*space.params, *self._composed.option_params(base, _by_key(lines))],
@@ -190,6 +185,21 @@ class OptunaSweep:
                 "max_failure_rate; re-running the same command continues the study."
             )
         return [[ret] for _, ret in sorted(progress.returns, key=lambda p: p[0])]
+
+    def _checked_sampler(
+        self,
+        base: list[str],
+        space: Space,
+        params: list[Param],
+        configurations: dict[ConfigKey, dict[str, Any]] | None,
+    ) -> Any:
+        """``hydra.sweeper.sampler`` as it runs on this space (a grid filled from it), checked
+        before any job; what a model-based sampler leaves to random sampling is said."""
+        sampler = finite_sampler(self.settings.sampler, configurations, params)
+        reason = left_out(sampler, params, self._composed.conditional(base, space))
+        if reason is not None:
+            _log.warning("%s", reason)
+        return sampler
 
     def _warm_start(self, study: optuna.Study, base: list[str], space: Space) -> None:
         """Add the earlier runs of ``hydra.sweeper.warm_start`` as completed trials."""
