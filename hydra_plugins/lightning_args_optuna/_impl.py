@@ -58,7 +58,7 @@ from hydra_plugins.lightning_args_optuna._study import (
     open_study,
     requeue_interrupted,
 )
-from hydra_plugins.lightning_args_optuna._warm import warm_start
+from hydra_plugins.lightning_args_optuna._warm import WarmStart, add_runs, read_runs
 from hydra_plugins.lightning_args_optuna.config import SweeperConfig
 from lightning_args._compat import joblib as joblib_compat
 from lightning_args._compat import optuna as compat
@@ -140,12 +140,14 @@ class OptunaSweep:
             sampler=sampler,
             pruner=self._pruner_config,
         )
+        # Earlier runs are read and composed outside the lock, which other sweepers wait for.
+        warm = self._earlier_runs(study, base, space) if self.settings.warm_start else None
         budget = self._budget(backend, base, space, configurations)
         with budget.lock():
             done, running = tally(requeue_interrupted(study, self.settings.grace_period))
-            if self.settings.warm_start:
-                self._warm_start(study, base, space)
-            enqueue(study, queued)  # under the lock: sweepers starting together queue them once
+            if warm is not None:
+                add_runs(study, *warm)  # under the lock: sweepers starting together add once
+            enqueue(study, queued)
         self._save_multirun_config()
         _log.info(
             "Study %s (%s): %d of %d trials done, %d running (any sweeper's); up to %d to "
@@ -201,8 +203,10 @@ class OptunaSweep:
             _log.warning("%s", reason)
         return sampler
 
-    def _warm_start(self, study: optuna.Study, base: list[str], space: Space) -> None:
-        """Add the earlier runs of ``hydra.sweeper.warm_start`` as completed trials."""
+    def _earlier_runs(
+        self, study: optuna.Study, base: list[str], space: Space
+    ) -> tuple[list[optuna.trial.FrozenTrial], WarmStart]:
+        """The earlier runs of ``hydra.sweeper.warm_start`` that fit, as completed trials."""
         metric = OmegaConf.select(self.config, "objective.metric")
         if not isinstance(metric, str):
             raise SearchSpaceError(
@@ -214,7 +218,7 @@ class OptunaSweep:
             chosen = {p.key: p.override(choices[p.name]) for p in space.params if p.name in choices}
             return [*space.params, *self._composed.option_params(base, chosen)]
 
-        warm_start(
+        return read_runs(
             study,
             [str(root) for root in container(self.settings.warm_start)],
             metric=metric,

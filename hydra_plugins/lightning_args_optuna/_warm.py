@@ -61,7 +61,7 @@ class WarmStart:
         return {"used": self.used, "skipped": dict(sorted(self.skipped.items()))}
 
 
-def warm_start(
+def read_runs(
     study: optuna.Study,
     roots: Sequence[str],
     *,
@@ -69,18 +69,21 @@ def warm_start(
     params_of: ParamsOf,
     compose: ComposeFlat,
     own: Path,
-) -> WarmStart:
-    """Add the usable runs under ``roots`` to ``study`` as COMPLETE trials; what was found is
-    also kept on the study (its ``warm_start`` user attribute), for the summary. Runs under
-    ``own``, this sweep's directory, are its own trials: never added."""
+) -> tuple[list[optuna.trial.FrozenTrial], WarmStart]:
+    """The usable runs under ``roots`` as COMPLETE trials, and what was skipped and why.
+
+    Reads and composes, so it runs outside the study's lock; :func:`add_runs` adds them under
+    it. Runs under ``own``, this sweep's directory, are its own trials: never used; runs the
+    study has already are left out.
+    """
     if len(study.directions) != 1:
         raise SearchSpaceError(
             "hydra.sweeper.warm_start: a run records one objective value, the study has "
             f"{len(study.directions)} directions. Fix: warm-start single-objective studies only"
         )
-    already = {t.user_attrs.get(WARM_START) for t in study.get_trials(deepcopy=False)}
+    already = _added(study)
     mine = own.resolve()
-    found = WarmStart()
+    found, trials = WarmStart(), []
     for root in roots:
         path = Path(root)
         if not path.is_dir():
@@ -90,16 +93,30 @@ def warm_start(
                 "correct the path"
             )
         for run in find_runs(path):
-            if str(run.path.resolve()) in already or run.path.resolve().is_relative_to(mine):
+            where = run.path.resolve()
+            if str(where) in already or where.is_relative_to(mine):
                 continue
-            added = _trial(run, metric, params_of, compose)
-            if isinstance(added, str):
-                found.skipped[added] += 1
-                continue
-            study.add_trial(added)
-            already.add(str(run.path.resolve()))
+            trial = _trial(run, metric, params_of, compose)
+            if isinstance(trial, str):
+                found.skipped[trial] += 1
+            else:
+                trials.append(trial)
+                already.add(str(where))
+    return trials, found
+
+
+def add_runs(
+    study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial], found: WarmStart
+) -> WarmStart:
+    """Add what :func:`read_runs` found (under the study's lock: another sweeper may have added
+    some meanwhile, which are not added twice); what the study now holds is also kept on it
+    (its ``warm_start`` user attribute), for the summary."""
+    already = _added(study)
+    for trial in trials:
+        if trial.user_attrs[WARM_START] not in already:
+            study.add_trial(trial)
     # Those of earlier starts of this sweep count too: the summary tells the study's story.
-    found.used = sum(WARM_START in t.user_attrs for t in study.get_trials(deepcopy=False))
+    found.used = len(_added(study))
     study.set_user_attr(WARM_START_REPORT, found.as_dict())
     _log.info(
         "Warm start: %d earlier run(s) in the study as completed trials; skipped: %s",
@@ -107,6 +124,15 @@ def warm_start(
         ", ".join(f"{n} {why}" for why, n in sorted(found.skipped.items())) or "none",
     )
     return found
+
+
+def _added(study: optuna.Study) -> set[str]:
+    """The run directories the study's warm-started trials came from."""
+    return {
+        str(t.user_attrs[WARM_START])
+        for t in study.get_trials(deepcopy=False)
+        if WARM_START in t.user_attrs
+    }
 
 
 def _trial(
