@@ -67,3 +67,22 @@ def test_a_run_that_fits_becomes_a_completed_trial_whatever_its_seed(tmp_path: P
         0.9,
         {"optimizer.lr": 0.003},
     )
+
+
+def test_a_run_s_group_choices_reach_the_space_as_options(tmp_path: Path) -> None:
+    # A searched group (model/encoder) takes its value from the run's recorded choices, and the
+    # options' own parameters are asked for with those choices as they are (option names).
+    item = run(tmp_path)
+    hydra = {"hydra": {"runtime": {"choices": {"model/encoder": "cnn", "optimizer": "adamw"}}}}
+    (tmp_path / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    group = parse(["model/encoder=choice(mlp,cnn)"], where="command line").params
+    asked: list[dict[str, str]] = []
+
+    def params_of(choices: dict[str, str]) -> list[Any]:
+        asked.append(choices)
+        return [*PARAMS, *group]
+
+    ours = {"optimizer.lr": 0.003, "data.batch_size": 64}
+    trial = _trial(item, "val/acc", params_of, lambda overrides: ours)
+    assert asked == [{"model/encoder": "cnn", "optimizer": "adamw"}]
+    assert trial.params == {"optimizer.lr": 0.003, "model/encoder": "cnn"}

@@ -44,8 +44,8 @@ NOT_COMPARED = (
     "trainer.enable_model_summary",
 )
 
-#: The parameters a run with these group choices has (``ComposedSpace.option_params``), and the
-#: flat config this sweep composes for a trial's overrides.
+#: The parameters a run with these group choices (``{group: option}``) has, and the flat config
+#: this sweep composes for a trial's overrides.
 ParamsOf = Callable[[dict[str, str]], Sequence[Param]]
 ComposeFlat = Callable[[list[str]], dict[str, Any]]
 
@@ -152,7 +152,7 @@ def _trial(
         choices = _choices(run.path)
     except (OSError, yaml.YAMLError):
         return "unreadable config"
-    params = params_of({name: f"{name}={choice}" for name, choice in choices.items()})
+    params = params_of(choices)
     values: dict[str, Any] = {}
     for param in params:
         raw = choices.get(param.name, config.get(param.name, _MISSING))
