@@ -170,7 +170,8 @@ class ComposedSpace:
                 for value in _probe_values(param)
             ]
             every = set.intersection(*declared) if declared else set()
-            names += [n for d in declared for n in sorted(d) if n not in every and n not in names]
+            for found in declared:
+                names += [n for n in sorted(found - every) if n not in names]
         return names
 
     def flat_config(self, overrides: list[str]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def left_out(node: Any, params: Sequence[Param], conditional: Sequence[str]) -> 
     option = _OPTION.get(str(target))
     if option is None:
         return None
-    names = list(dict.fromkeys(conditional))
+    names = list(conditional)
     if target == CMAES:
         categorical = [
             p.name for p in params if type(p.distribution).__name__ == "CategoricalDistribution"

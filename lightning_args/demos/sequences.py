@@ -4,8 +4,9 @@ steps earlier.
 Bits are random, so the only way to predict ``y_t = x_{t-delay}`` is to remember ``x``. Trained
 with ``model.tbptt.steps`` time steps per chunk, the gradient of the loss at ``t`` reaches the
 input at ``t - delay`` only when both are in one chunk: chunks longer than the delay learn the
-task (accuracy near 1), chunks no longer than it stay at chance (0.5), although the forward pass
-carries the state across chunks in both cases. Sequences are generated, nothing is downloaded.
+task (accuracy near 1), chunks no longer than it stay near chance (0.5; what they get above it
+is read from the carried state, which no gradient trained to remember), although the forward
+pass carries the state across chunks in both cases. Sequences are generated, nothing is downloaded.
 """
 
 from __future__ import annotations

@@ -105,10 +105,7 @@ def distribution(override: Override, *, where: str = "params") -> BaseDistributi
     value = override.value()
     if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
         # Transformer.encode leaves primitives as they are and writes lists/dicts as text.
-        choices: list[CategoricalChoiceType] = [
-            c if isinstance(c, bool | int | float | str) or c is None else _text(c)
-            for c in override.sweep_iterator(transformer=Transformer.encode)
-        ]
+        choices = [_choice(c) for c in override.sweep_iterator(transformer=Transformer.encode)]
         if len(set(map(repr, choices))) != len(choices):
             raise SearchSpaceError(f"{where}: {key}={_text(value)} repeats a choice")
         return CategoricalDistribution(choices)
@@ -200,9 +197,7 @@ def as_value(dist: BaseDistribution, value: Any) -> Any | None:
     True
     """
     if isinstance(dist, CategoricalDistribution):
-        held = (
-            value if isinstance(value, bool | int | float | str) or value is None else _text(value)
-        )
+        held = _choice(value)
         return held if held in dist.choices else None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
@@ -259,6 +254,12 @@ def _parse_reason(error: OverrideParseException) -> str:
         if not line.startswith(("Error parsing override", "See https://hydra.cc/"))
     ]
     return (reasons or lines or ["Hydra gave no reason"])[-1]
+
+
+def _choice(value: Any) -> CategoricalChoiceType:
+    """A value as a categorical choice holds it: primitives as they are, lists and dicts as
+    their override text."""
+    return value if isinstance(value, bool | int | float | str) or value is None else _text(value)
 
 
 def _text(value: Any) -> str:
