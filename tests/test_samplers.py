@@ -136,7 +136,7 @@ def test_a_sampler_whose_extra_is_not_installed_is_one_message(
     )
     assert _study.missing_extra(node) == (
         "hydra.sweeper.sampler optuna_integration.BoTorchSampler needs botorch, which is not "
-        "installed. Fix: pip install 'lightning_args[botorch]'"
+        "installed. Fix: pip install 'lightning-args[botorch]'"
     )
 
 

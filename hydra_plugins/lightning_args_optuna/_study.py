@@ -87,7 +87,7 @@ def missing_extra(node: Any) -> str | None:
         return None
     return (
         f"hydra.sweeper.sampler {target} needs {', '.join(absent)}, which is not installed. "
-        f"Fix: pip install 'lightning_args[{extra}]'"
+        f"Fix: pip install 'lightning-args[{extra}]'"
     )
 
 

@@ -127,7 +127,7 @@ class GPSamplerConfig(SamplerConfig):
 class BoTorchSamplerConfig(SamplerConfig):
     """Bayesian optimisation with BoTorch (optuna-integration's ``BoTorchSampler``, what Ax runs
     on): Gaussian processes and acquisition functions from BoTorch, for small budgets over
-    numeric spaces. Needs the ``botorch`` extra (``pip install lightning_args[botorch]``),
+    numeric spaces. Needs the ``botorch`` extra (``pip install lightning-args[botorch]``),
     imported only when this option is chosen.
 
     Its first ``n_startup_trials`` are random (they get the sweeper's per-trial streams); the
