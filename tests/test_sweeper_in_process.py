@@ -20,6 +20,7 @@ from omegaconf import ListConfig, OmegaConf
 
 from hydra_plugins.lightning_args_optuna._budget import Budget
 from hydra_plugins.lightning_args_optuna._composed import ComposedSpace
+from hydra_plugins.lightning_args_optuna._console import ShortLaunchLines
 from hydra_plugins.lightning_args_optuna._impl import OptunaSweep
 from hydra_plugins.lightning_args_optuna._progress import Progress
 from hydra_plugins.lightning_args_optuna._settings import launcher_parallelism, parse_directions
@@ -120,6 +121,7 @@ def _sweep(
     sweep._pruner_config = {"_target_": "optuna.pruners.NopPruner"}
     sweep._composed = ComposedSpace(None, None, sweep.settings.search_space_group)  # type: ignore[arg-type]
     sweep._constraints = []
+    sweep._launch_lines, sweep._started = ShortLaunchLines(), 0.0
     backend = open_storage(sweep.storage)
     sampler = optuna.samplers.RandomSampler(seed=0)
     study = optuna.create_study(study_name="s", storage=backend, sampler=sampler)

@@ -20,13 +20,13 @@ from optuna.trial import TrialState
 from hydra_plugins.lightning_args_optuna._progress import Progress
 from hydra_plugins.lightning_args_optuna._study import requeue_interrupted
 from lightning_args._compat import optuna as compat
-from lightning_args.sweep.attrs import DUPLICATE, HEARTBEAT, HOST, INTERRUPTED, OVERRIDES, PID
+from lightning_args.sweep.attrs import DUPLICATE, HEARTBEAT, HOST, OVERRIDES, PID
 from lightning_args.sweep.space import ConfigKey, config_key
+from lightning_args.sweep.status import tally
 from lightning_args.sweep.storage import budget_lock
 
 _log = logging.getLogger(__name__)
 
-_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # A new trial must not repeat the values of one in these states (a FAIL may be retried).
 _TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
@@ -197,30 +197,6 @@ def _close_duplicate(
         earlier,
         " ".join(trial.user_attrs.get(OVERRIDES, [])),
     )
-
-
-def _counts(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether a stored trial counts toward ``n_trials``: finished, and neither an interruption
-    nor a skipped duplicate."""
-    return (
-        trial.state in _FINISHED
-        and not trial.user_attrs.get(INTERRUPTED)
-        and trial.user_attrs.get(DUPLICATE) is None
-    )
-
-
-def tally(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
-    """The trials that count toward ``n_trials``, and those running (any sweeper's): together
-    what the study has used of its budget."""
-    done = sum(1 for t in trials if _counts(t))
-    running = sum(
-        1
-        for t in trials
-        if t.state == TrialState.RUNNING
-        and not t.user_attrs.get(INTERRUPTED)
-        and t.user_attrs.get(DUPLICATE) is None
-    )
-    return done, running
 
 
 def _taken_keys(trials: Sequence[optuna.trial.FrozenTrial]) -> set[ConfigKey]:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -36,9 +38,10 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from hydra_plugins.lightning_args_optuna._budget import Budget, tally
+from hydra_plugins.lightning_args_optuna._budget import Budget
 from hydra_plugins.lightning_args_optuna._composed import ComposedSpace, parse_space
 from hydra_plugins.lightning_args_optuna._composing import ComposingOnce
+from hydra_plugins.lightning_args_optuna._console import QuietTask, ShortLaunchLines, job_log
 from hydra_plugins.lightning_args_optuna._constraints import parse_constraints
 from hydra_plugins.lightning_args_optuna._enqueue import chosen_params, enqueue
 from hydra_plugins.lightning_args_optuna._fallback import left_out
@@ -66,10 +69,20 @@ from lightning_args._compat.hydra import failed_job
 from lightning_args._util.atomic import atomic_write
 from lightning_args.errors import SearchSpaceError, SweepError
 from lightning_args.sweep import report
+from lightning_args.sweep.attrs import N_TRIALS
 from lightning_args.sweep.names import study_name
 from lightning_args.sweep.space import ConfigKey, Param, Space
+from lightning_args.sweep.status import (
+    StudyStatus,
+    describe_params,
+    ended_line,
+    minimizing,
+    status_of,
+    tally,
+)
 from lightning_args.sweep.storage import open_storage
 from lightning_args.sweep.trial import TrialLink
+from lightning_args.sweep.view import LiveView
 
 _log = logging.getLogger(__name__)
 
@@ -97,9 +110,13 @@ class OptunaSweep:
             config_loader=ComposingOnce(hydra_context.config_loader),
             callbacks=hydra_context.callbacks,
         )
+        # A trial's own output goes to its run directory, unless verbose.
+        task = task_function if settings.verbose else QuietTask(task_function)
         self.launcher: Launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=composing, task_function=task_function, config=config
+            hydra_context=composing, task_function=task, config=config
         )
+        self._launch_lines = ShortLaunchLines()
+        self._started = time.time()
         self.in_process = type(self.launcher).__name__ == "BasicLauncher"
         #: Hydra's joblib launcher: jobs run in joblib's pool of worker processes.
         self._pooled = type(self.launcher).__name__ == "JoblibLauncher"
@@ -148,6 +165,7 @@ class OptunaSweep:
             if warm is not None:
                 add_runs(study, *warm)  # under the lock: sweepers starting together add once
             enqueue(study, queued)
+            study.set_user_attr(N_TRIALS, self.total)
         self._save_multirun_config()
         _log.info(
             "Study %s (%s): %d of %d trials done, %d running (any sweeper's); up to %d to "
@@ -165,8 +183,15 @@ class OptunaSweep:
             allowed_failures=self.settings.max_failure_rate * self.settings.n_trials,
         )
         beating = heartbeats(study, progress, self.settings.heartbeat_interval)
+        view = LiveView(
+            f"Study {self.study_name}",
+            lambda: self._status(study),
+            interval=self.settings.refresh,
+            live=False if self.settings.verbose else None,
+        )
         try:
-            self._run_trials(study, budget, progress)
+            with self._launch_lines.installed(), view:
+                self._run_trials(study, budget, progress)
         except BaseException:
             interrupt(study, progress)
             raise
@@ -320,7 +345,8 @@ class OptunaSweep:
             jobs = [self._job(trial, overrides) for trial, overrides in claimed]
             # Consecutive numbers (asked in a row, under the budget lock): job index = trial
             # number holds, unless a re-queued trial or a skipped duplicate was among them.
-            rets = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
+            with self._launch_lines.launching([_named(trial) for trial in trials]):
+                rets = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
             with progress.lock:
                 for trial, ret in zip(trials, rets, strict=True):
                     self._record(study, trial, ret, progress)
@@ -335,6 +361,7 @@ class OptunaSweep:
             if compat.storage(study).get_trial(compat.trial_id(trial)).state != TrialState.RUNNING:
                 raise optuna.exceptions.UpdateFinishedTrialError(trial.number)
             state = tell(study, trial, ret, len(self.directions), self._constraints)
+            self._say(study, trial, ret)
         except optuna.exceptions.UpdateFinishedTrialError:
             _log.warning(
                 "Trial %d was taken over by another sweeper (no heartbeat from here for "
@@ -349,11 +376,27 @@ class OptunaSweep:
 
     # --- one trial ------------------------------------------------------------------------
 
+    def _say(self, study: optuna.Study, trial: optuna.trial.Trial, ret: JobReturn) -> None:
+        """One line for an ended trial (:func:`~lightning_args.sweep.status.ended_line`)."""
+        frozen = compat.storage(study).get_trial(compat.trial_id(trial))
+        level = logging.WARNING if frozen.state == TrialState.FAIL else logging.INFO
+        _log.log(level, "%s", ended_line(frozen, self._status(study), _job_log(ret)))
+
+    def _status(self, study: optuna.Study) -> StudyStatus:
+        return status_of(
+            study.get_trials(deepcopy=False),
+            total=self.total,
+            minimize=minimizing(study),
+            started=self._started,
+            now=time.time(),
+        )
+
     def _launch(self, trial: optuna.trial.Trial, overrides: list[str]) -> JobReturn:
         try:
-            (ret,) = self.launcher.launch(
-                [self._job(trial, overrides)], initial_job_idx=trial.number
-            )
+            with self._launch_lines.launching([_named(trial)]):
+                (ret,) = self.launcher.launch(
+                    [self._job(trial, overrides)], initial_job_idx=trial.number
+                )
         except Exception as error:  # the launcher itself failed (e.g. submission refused)
             ret = failed_job(overrides, error)
         return ret
@@ -396,6 +439,18 @@ class OptunaSweep:
         path = self.sweep_dir / "multirun.yaml"
         if not path.exists():  # a resumed sweep keeps the first one
             atomic_write(path, OmegaConf.to_yaml(self.config))  # sweepers may start together
+
+
+def _named(trial: optuna.trial.Trial) -> tuple[int, str]:
+    """A trial as its launch line names it: its number and sampled values."""
+    return trial.number, describe_params(trial.params)
+
+
+def _job_log(ret: JobReturn) -> Path | None:
+    """The log file a job's output went to; ``None`` for a job that never ran (its launcher
+    failed)."""
+    hydra = getattr(ret.hydra_cfg, "hydra", None) if ret.hydra_cfg is not None else None
+    return job_log(hydra) if hydra is not None else None
 
 
 def _by_key(lines: list[str]) -> dict[str, str]:

@@ -1,11 +1,11 @@
 """How a job's return becomes its trial's state in the study: pruned, failed (the reason kept
 on the trial, which the sweep's summary lists) or complete, with its values checked against the
-study's directions first.
+study's directions first. The sweep says how each trial ended (:mod:`lightning_args.sweep.status`
+reads it back from the study), so this module says nothing.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -16,9 +16,7 @@ from optuna.trial import TrialState
 
 from hydra_plugins.lightning_args_optuna._constraints import Constraint, violations
 from lightning_args._compat.hydra import job_error
-from lightning_args.sweep.attrs import ERROR, OVERRIDES
-
-_log = logging.getLogger(__name__)
+from lightning_args.sweep.attrs import ERROR
 
 
 def tell(
@@ -28,7 +26,7 @@ def tell(
     n_objectives: int,
     constraints: list[Constraint] | None = None,
 ) -> TrialState:
-    """Tell the study how the trial's job ended (its return, ``ret``), and say so in the log.
+    """Tell the study how the trial's job ended (its return, ``ret``).
 
     With ``constraints``, a completed trial's constraint values are set first (from its run
     record); one that cannot be read fails the trial, saying why.
@@ -37,36 +35,24 @@ def tell(
     if ret.status == JobStatus.FAILED:
         if isinstance(error, optuna.TrialPruned):
             study.tell(trial, state=TrialState.PRUNED)
-            _log.info("Trial %d pruned (%s)", trial.number, error)
             return TrialState.PRUNED
         return _fail(study, trial, f"{type(error).__name__}: {error}")
     values = _values(ret.return_value, n_objectives)
     if isinstance(values, str):
         return _fail(study, trial, values)
-    broken = ""
     if constraints:
         found = violations(constraints, ret)
         if isinstance(found, str):
             return _fail(study, trial, found)
         for metric, violation in found.items():
             trial.set_constraint(metric, violation)
-        over = [m for m, v in found.items() if v > 0]
-        broken = f"; infeasible: {', '.join(over)} beyond bounds" if over else ""
     study.tell(trial, values)
-    _log.info(
-        "Trial %d finished: %s (%s)%s",
-        trial.number,
-        ", ".join(f"{v:.6g}" for v in values),
-        " ".join(trial.user_attrs.get(OVERRIDES, [])) or "no overrides",
-        broken,
-    )
     return TrialState.COMPLETE
 
 
 def _fail(study: optuna.Study, trial: optuna.trial.Trial, error: str) -> TrialState:
     trial.set_user_attr(ERROR, error[:2000])
     study.tell(trial, state=TrialState.FAIL)
-    _log.warning("Trial %d failed: %s", trial.number, error.splitlines()[0] if error else "")
     return TrialState.FAIL
 
 

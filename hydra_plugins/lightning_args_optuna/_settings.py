@@ -28,6 +28,7 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str, str], ...] = (
     ("heartbeat_interval", lambda v: v is None or v > 0, "seconds > 0, or null", "30"),
     ("grace_period", lambda v: v > 0, "seconds > 0", "300"),
     ("max_redraws", lambda v: isinstance(v, int) and v >= 0, "a whole number >= 0", "10"),
+    ("refresh", lambda v: v > 0, "seconds > 0", "1"),
 )
 
 

@@ -324,6 +324,12 @@ class SweeperConfig:
             each waiting for its slowest trial), as ``hydra-optuna-sweeper`` does. Only for
             comparison (``benchmarks/sweep_efficiency.py``); the default starts trials as slots
             free.
+        verbose: show every trial's own output on the sweep's console, as Hydra's sweepers
+            do. ``false`` (the default): a trial's output (Lightning's banners and tables,
+            warnings, anything it prints) goes to its run directory's ``<job name>.log``
+            (``train.log``) beside its log records; the console shows one line per trial as it
+            starts and ends and, on a terminal, a table of the study updated in place.
+        refresh: seconds between two readings of the study for that table (a terminal only).
     """
 
     _target_: str = (
@@ -352,6 +358,8 @@ class SweeperConfig:
     warm_start: list[str] | None = None
     constraints: Any = None  # {metric: bound}; Any: a dict node would refuse new keys (struct)
     batched: bool = False
+    verbose: bool = False
+    refresh: float = 1.0
 
 
 SAMPLERS: dict[str, type[SamplerConfig]] = {

@@ -30,6 +30,8 @@ future Hydra), which costs only the improvement, never correctness.
   ``repository.group_exists``; ``ConfigLoaderImpl._apply_overrides_to_config`` applies them
   last; ``get_overrides_dirname`` names the job), for
   :class:`hydra_plugins.lightning_args_optuna._composing.ComposingOnce`.
+- :data:`LAUNCHER_LOGGERS`, :data:`JOB_LINE`: the launch lines of Hydra's basic, joblib and
+  submitit launchers (logger names and format), which a sweep shortens.
 - :func:`keep_plugins_per_process`: Hydra's joblib launcher restores the sweeper's singletons
   at the start of every job (``hydra.core.singleton.Singleton.set_state``), which drops the
   worker's ``Plugins`` instance and makes a new one: a scan that imports, and executes again,
@@ -46,6 +48,7 @@ wraps six methods of ``hydra._internal.hydra.Hydra`` for ``--help``, ``--cfg`` a
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -64,6 +67,18 @@ if TYPE_CHECKING:
 CHECKED_ON = {"hydra-core": "1.3.8", "omegaconf": "2.3.1"}
 
 HELP_FLAGS = ("--help", "-h", "--hydra-help")
+
+#: The loggers (their modules' ``log``) of Hydra's launchers that log every job of a launch as
+#: ``"\t#<index> : <overrides>"``, the overrides unfiltered but for ``hydra.*`` keys: the
+#: sweeper shortens those lines (its ``_console.ShortLaunchLines``). The joblib launcher counts
+#: the index within the launch, the others from ``initial_job_idx``.
+LAUNCHER_LOGGERS = (
+    "hydra._internal.core_plugins.basic_launcher",
+    "hydra_plugins.hydra_joblib_launcher._core",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
+)
+#: How the launchers above start a job's line.
+JOB_LINE = re.compile(r"^\t#\d+ : ")
 
 
 @contextmanager

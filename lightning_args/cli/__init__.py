@@ -7,6 +7,7 @@
     lightning-args resume RUN [trainer.max_epochs=N]
     lightning-args reproduce RUN [--out DIR]
     lightning-args study SWEEP_DIR [--storage URL] [--name STUDY] [--no-plots] [--format F]
+    lightning-args watch SWEEP_DIR [--storage URL] [--name STUDY] [--interval S]
 
 Only ``run.json`` and ``.hydra/*.yaml`` are read: no torch import, so listing hundreds of runs
 takes a moment, not the seconds an import of torch costs (``study`` imports optuna).
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from lightning_args.cli.continuing import cmd_reproduce, cmd_resume
 from lightning_args.cli.runs import cmd_diff, cmd_plot, cmd_runs, cmd_show
 from lightning_args.cli.study import cmd_study
+from lightning_args.cli.watch import cmd_watch
 from lightning_args.errors import LightningArgsError
 from lightning_args.run.record import RunStatus
 
@@ -68,11 +70,27 @@ def parser() -> argparse.ArgumentParser:
     )
     study.add_argument("--format", choices=["table", "json", "csv"], default="table")
     study.set_defaults(func=cmd_study)
+    watch = sub.add_parser("watch", help="a sweep's live view, from any terminal (never writes)")
+    watch.add_argument("sweep_dir", help="the sweep directory (outputs/sweeps/<study>)")
+    watch.add_argument("--storage", help="the study's storage URL (default: its study.journal)")
+    watch.add_argument("--name", help="the study's name (default: the only one in the storage)")
+    watch.add_argument("--interval", type=_seconds, default=1.0, help="seconds between reads")
+    watch.set_defaults(func=cmd_watch)
     debug = "show the traceback of an error (as HYDRA_FULL_ERROR=1 does)"
     top.add_argument("--debug", action="store_true", help=debug)
     for command in sub.choices.values():  # after the command too: lightning-args show X --debug
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     return top
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds > 0, e.g. --interval 1")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lightning_args.cli._table import print_rows
 from lightning_args.errors import UsageError
 
+if TYPE_CHECKING:
+    import optuna
+
 
 def cmd_study(args: argparse.Namespace) -> int:
     from lightning_args.sweep import report
-    from lightning_args.sweep.storage import open_storage
 
     directory = Path(args.sweep_dir)
-    storage_url = args.storage or str(directory / "study.journal")
-    if args.storage is None and not (directory / "study.journal").is_file():
-        raise UsageError(
-            f"{args.sweep_dir!r} holds no study.journal: expected the directory of a sweep "
-            "(outputs/sweeps/<study>), or --storage URL for a study stored elsewhere"
-        )
-    import optuna
-
-    storage = open_storage(storage_url)
-    names = optuna.get_all_study_names(storage)
-    name = args.name or (names[0] if len(names) == 1 else None)
-    if name not in names:
-        raise UsageError(
-            f"--name {name!r}: {storage_url} holds the studies {', '.join(names) or '(none)'}. "
-            "Fix: --name <one of them>"
-        )
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = open_study_at(directory, storage=args.storage, name=args.name)
     # --no-plots only reads: the sweep directory stays as its sweepers left it.
     summary = report.summarize(study) if args.no_plots else report.write(study, directory)
     rows = [
@@ -50,3 +37,29 @@ def cmd_study(args: argparse.Namespace) -> int:
             print(f"  Plot: {directory / plot}")
     print_rows(rows, args.format)
     return 0
+
+
+def open_study_at(
+    directory: Path, *, storage: str | None, name: str | None, read_only: bool = False
+) -> optuna.Study:
+    """The study of the sweep in ``directory`` (its ``study.journal``, or ``storage``), by
+    ``name`` or the only one there; one :class:`UsageError` naming what is wrong."""
+    import optuna
+
+    from lightning_args.sweep.storage import open_storage
+
+    url = storage or str(directory / "study.journal")
+    if storage is None and not (directory / "study.journal").is_file():
+        raise UsageError(
+            f"{str(directory)!r} holds no study.journal: expected the directory of a sweep "
+            "(outputs/sweeps/<study>), or --storage URL for a study stored elsewhere"
+        )
+    backend = open_storage(url, read_only=read_only)
+    names = optuna.get_all_study_names(backend)
+    name = name or (names[0] if len(names) == 1 else None)
+    if name not in names:
+        raise UsageError(
+            f"--name {name!r}: {url} holds the studies {', '.join(names) or '(none)'}. "
+            "Fix: --name <one of them>"
+        )
+    return optuna.load_study(study_name=name, storage=backend)

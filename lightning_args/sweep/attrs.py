@@ -18,3 +18,6 @@ DUPLICATE = "duplicate_of"
 WARM_START = "warm_start_from"
 # The study's own attribute: what the last sweeper's warm start used and skipped, and why.
 WARM_START_REPORT = "warm_start"
+# The study's own attribute: its n_trials as the last sweeper to start set it (the budget all its
+# sweepers share), read by ``lightning-args watch``.
+N_TRIALS = "n_trials"

@@ -54,13 +54,26 @@ def is_postgres(url: str) -> bool:
         return False
 
 
-def open_storage(url: str) -> BaseStorage:
+def open_storage(url: str, *, read_only: bool = False) -> BaseStorage:
     """The storage behind ``url``; a :class:`StorageError` naming it if it cannot be opened.
 
     A journal with a torn last record is repaired first (a copy of it kept beside it); one
     damaged elsewhere is refused (:func:`lightning_args.sweep.journal.repair_journal`).
+    ``read_only``: for a reader beside the sweepers (``lightning-args watch``), which must
+    change nothing: the journal must exist and is read as it is (a last record being written is
+    skipped by Optuna's reader); a database's tables are not created.
     """
     try:
+        if is_journal(url) and read_only:
+            path = journal_path(url)
+            if not path.is_file():
+                raise StorageError(
+                    f"{url!r} does not exist: expected the journal file of a study. Fix: the "
+                    "sweep directory of a started sweep, or --storage URL"
+                )
+            return JournalStorage(JournalFileBackend(str(path)))
+        if read_only:
+            return RDBStorage(url, heartbeat_interval=None, skip_table_creation=True)
         if is_journal(url):
             path = journal_path(url)
             path.parent.mkdir(parents=True, exist_ok=True)
