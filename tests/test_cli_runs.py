@@ -93,12 +93,52 @@ def test_show_and_diff(workspace: Path) -> None:
     assert "same config" in cli("diff", str(mlp), str(mlp), cwd=workspace).stdout
 
 
+def test_runs_show_and_select_the_options_each_run_used(workspace: Path) -> None:
+    """#21: Hydra's recorded choices, not only the overrides typed."""
+    rows = _json_rows(cli("runs", "--format", "json", cwd=workspace))
+    on_defaults = rows[2]  # objective.metric=val/nope: every group on its default
+    assert "model" not in on_defaults["overrides"]
+    assert {"model=mlp", "optimizer=adamw", "data=digits"} <= set(on_defaults["choices"].split())
+    assert not any(choice.startswith("hydra/") for choice in on_defaults["choices"].split())
+    assert "model=cnn" in rows[1]["choices"].split()
+    cnn = _json_rows(cli("runs", "--choice", "model=cnn", "--format", "json", cwd=workspace))
+    assert [row["overrides"].split()[-1] for row in cnn] == ["model=cnn"]
+    mlp = _json_rows(
+        cli("runs", "--choice", "model=mlp", "--choice", "optimizer=adamw", "--format", "json",
+            cwd=workspace)
+    )  # fmt: skip
+    assert len(mlp) == 2
+    first, second, _ = run_dirs(workspace)
+    shown = cli("show", str(first), cwd=workspace)
+    assert "# choices (.hydra/hydra.yaml)" in shown.stdout
+    assert "model=mlp" in shown.stdout
+    diff = cli("diff", str(first), str(second), cwd=workspace)
+    assert 'choice model: "mlp" -> "cnn"' in diff.stdout
+
+
+def test_a_broken_hydra_yaml_is_named_and_its_run_still_listed(
+    workspace: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    shutil.copytree(workspace / "outputs", tmp_path / "outputs")
+    broken = run_dirs(tmp_path)[0] / ".hydra" / "hydra.yaml"
+    broken.write_text("hydra: {runtime: [unclosed\n")
+    result = cli("runs", "--format", "json", cwd=tmp_path)
+    rows = _json_rows(result)
+    assert len(rows) == 3
+    assert rows[0]["choices"] == ""
+    assert f"{broken.relative_to(tmp_path)} is not YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["show", "nowhere"], "'nowhere' is not a run directory"),
         (["runs", "nowhere"], "no directory 'nowhere'"),
         (["runs", "--where", "seed"], "expected KEY=VALUE"),
+        (["runs", "--choice", "model"], "expected GROUP=OPTION, e.g. --choice model=cnn"),
     ],
 )
 def test_bad_arguments_get_one_line(workspace: Path, args: list[str], message: str) -> None:

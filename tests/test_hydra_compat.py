@@ -91,6 +91,15 @@ def test_control_a_moved_internal_is_named(module: str, path: str, params: list[
     assert missing(module, path, params) is not None
 
 
+@pytest.mark.parametrize("module", compat.LAUNCHER_LOGGERS)
+def test_the_launchers_log_each_job_on_their_modules_logger(module: str) -> None:
+    """What the sweep's short launch lines filter: the logger's name and the job line's form."""
+    launcher = importlib.import_module(module)
+    assert launcher.log.name == module
+    assert "\\t#{" in inspect.getsource(launcher)
+    assert compat.JOB_LINE.match("\t#12 : a=1")
+
+
 def test_the_installed_versions_are_the_ones_checked_on() -> None:
     """Fails on an upgrade until the internals above are read again on it."""
     import hydra

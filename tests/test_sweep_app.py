@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.helpers import REPO, run_app, run_python
+from tests.test_live_view import console_is_short
 
 pytestmark = pytest.mark.slow
 
@@ -40,16 +41,25 @@ def summary(directory: Path) -> dict[str, Any]:
     return yaml.safe_load((directory / "summary.yaml").read_text())
 
 
-def test_classifier_sweep_on_joblib_prunes_and_reports(tmp_path: Path) -> None:
-    # The command, with outputs in a temp dir.
-    directory = run_sweep(
-        tmp_path,
+def test_classifier_sweep_on_joblib_prunes_reports_and_keeps_its_console_short(
+    tmp_path: Path,
+) -> None:
+    # The command, with outputs in a temp dir; its output piped.
+    result = run_app(
         "+sweep=optuna",
         "-m",
         "hydra.sweeper.n_trials=8",
         "hydra.sweeper.n_jobs=2",
         "hydra/launcher=joblib",
+        f"paths.output_root={tmp_path}",
+        cwd=REPO,
+        timeout=600,
     )
+    assert result.returncode == 0, result.stderr[-3000:]
+    directory = sweep_dir(tmp_path)
+    console_is_short(result.stdout + result.stderr, 8)  # #21
+    for number in range(8):  # each trial's own output is in its run directory instead
+        assert "Trainable params" in (directory / str(number) / "train.log").read_text()
     s = summary(directory)
     assert s["direction"] == "maximize"
     assert s["trials"]["PRUNED"] >= 1

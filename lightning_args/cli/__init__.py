@@ -1,6 +1,7 @@
 """``lightning-args``: look at run directories from the shell (training stays ``train.py``).
 
-    lightning-args runs [ROOT] [--status S] [--where KEY=VALUE]... [--sort METRIC] [--format F]
+    lightning-args runs [ROOT] [--status S] [--where KEY=VALUE]... [--choice GROUP=OPTION]...
+                        [--sort METRIC] [--format F]
     lightning-args show RUN
     lightning-args diff RUN_A RUN_B
     lightning-args plot RUN... --metric val/acc [--out curves.png]
@@ -36,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("root", nargs="?", default="outputs", help="folder of runs (outputs)")
     runs.add_argument("--status", choices=[s.value for s in RunStatus])  # requeued included
     runs.add_argument("--where", action="append", default=[], metavar="KEY=VALUE")
+    runs.add_argument(
+        "--choice", action="append", default=[], metavar="GROUP=OPTION", help="e.g. model=cnn"
+    )
     runs.add_argument("--sort", metavar="COLUMN", help="e.g. objective, test/acc")
     runs.add_argument("--desc", action="store_true", help="largest first")
     runs.add_argument("--all", action="store_true", help="every metric, not only val/ test/")

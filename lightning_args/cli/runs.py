@@ -37,16 +37,25 @@ class Run:
 
     def config(self) -> dict[str, Any]:
         """The composed config (``.hydra/config.yaml``), interpolations left as written."""
-        import yaml
+        return _mapping(self.path / ".hydra" / "config.yaml")
 
-        path = self.path / ".hydra" / "config.yaml"
-        # libyaml's loader when PyYAML has it: ~10x faster, felt by --where over hundreds of runs.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        if not path.is_file():
+    def choices(self) -> dict[str, str]:
+        """The config-group options the run used (``model=mlp``, ``model/encoder=cnn``...), as
+        Hydra recorded them in ``.hydra/hydra.yaml``; Hydra's own groups left out. A
+        :class:`RecordError` naming the file when it is not YAML."""
+        path = self.path / ".hydra" / "hydra.yaml"
+        hydra = _mapping(path).get("hydra")
+        runtime = hydra.get("runtime") if isinstance(hydra, dict) else None
+        recorded = runtime.get("choices") if isinstance(runtime, dict) else None
+        if not isinstance(recorded, dict):
             return {}
-        with path.open() as stream:  # from the file, so that a YAML error names it
-            loaded = yaml.load(stream, Loader=loader)
-        return loaded if isinstance(loaded, dict) else {}
+        return {
+            str(group): str(option)
+            for group, option in sorted(recorded.items(), key=lambda item: str(item[0]))
+            if isinstance(option, str | int | float)
+            and not isinstance(option, bool)
+            and not str(group).startswith("hydra/")
+        }
 
     @property
     def status(self) -> str:
@@ -68,11 +77,12 @@ class Run:
     def overrides(self) -> str:
         return " ".join(self.record.overrides) if self.record is not None else ""
 
-    def row(self, metrics: Sequence[str]) -> dict[str, Any]:
+    def row(self, metrics: Sequence[str], choices: dict[str, str]) -> dict[str, Any]:
         record = self.record
         return {
             "run": str(self.path),
             "status": self.status,
+            "choices": " ".join(f"{group}={option}" for group, option in choices.items()),
             "overrides": self.overrides,
             "objective": record.objective.get("value") if record is not None else None,
             **{name: self.metrics.get(name) for name in metrics},
@@ -98,19 +108,31 @@ def _matches(run: Run, where: list[tuple[str, str]]) -> bool:
     return all(str(config.get(key)) == value for key, value in where)
 
 
+def _choices(run: Run) -> dict[str, str]:
+    """``run``'s choices; none (its file named on stderr) when its ``hydra.yaml`` is broken."""
+    try:
+        return run.choices()
+    except RecordError as error:
+        print(f"lightning-args: {error}", file=sys.stderr)
+        return {}
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not root.is_dir():
         raise UsageError(f"no directory {str(root)!r}: expected a folder of runs, e.g. outputs")
-    where = [_split(item) for item in args.where]
+    where = [_split(item, "--where", "model.num_classes=10") for item in args.where]
+    wanted = [_split(item, "--choice", "model=cnn") for item in args.choice]
     runs = [
-        r
+        (r, choices)
         for r in find_runs(root)
         if (args.status is None or r.status == args.status) and _matches(r, where)
+        for choices in [_choices(r)]
+        if all(choices.get(group) == option for group, option in wanted)
     ]
-    metrics = sorted({m for r in runs for m in r.metrics})
+    metrics = sorted({m for r, _ in runs for m in r.metrics})
     shown = [m for m in metrics if args.all or m.startswith(("val/", "test/")) or m == args.sort]
-    rows = [r.row(shown) for r in runs]
+    rows = [r.row(shown, choices) for r, choices in runs]
     if args.sort:
         ranked = [row for row in rows if _number(row.get(args.sort))]
         ranked.sort(key=lambda row: row[args.sort], reverse=args.desc)
@@ -123,6 +145,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     run = run_at(args.run)
     config = (run.path / ".hydra" / "config.yaml").read_text()  # missing: one message, first
     print(json.dumps(run.record.to_dict() if run.record is not None else {}, indent=2))
+    choices = _choices(run)
+    if choices:
+        print("\n# choices (.hydra/hydra.yaml)")
+        print(" ".join(f"{group}={option}" for group, option in choices.items()))
     current = holder(run.path)
     if current is not None and current.alive:
         print(f"\n# being written by {current.describe()}")
@@ -139,8 +165,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     a, b = run_at(args.run_a), run_at(args.run_b)
-    left, right = flatten(a.config()), flatten(b.config())
     changed = 0
+    chosen_a, chosen_b = _choices(a), _choices(b)
+    for group in sorted(chosen_a.keys() | chosen_b.keys()):
+        old, new = chosen_a.get(group, _ABSENT), chosen_b.get(group, _ABSENT)
+        if old != new:
+            changed += 1
+            print(f"choice {group}: {_shown(old)} -> {_shown(new)}")
+    left, right = flatten(a.config()), flatten(b.config())
     for key in sorted(left.keys() | right.keys()):
         old, new = left.get(key, _ABSENT), right.get(key, _ABSENT)
         if old != new:
@@ -210,11 +242,34 @@ def run_at(path: str) -> Run:
     return Run.read(root)
 
 
-def _split(item: str) -> tuple[str, str]:
+def _split(item: str, flag: str, example: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key:
-        raise UsageError(f"--where {item!r}: expected KEY=VALUE, e.g. --where model.num_classes=10")
+        name = "GROUP=OPTION" if flag == "--choice" else "KEY=VALUE"
+        raise UsageError(f"{flag} {item!r}: expected {name}, e.g. {flag} {example}")
     return key, value
+
+
+def _mapping(path: Path) -> dict[str, Any]:
+    """The YAML mapping in ``path``: ``{}`` when it is missing or holds no mapping; a
+    :class:`RecordError` naming it when it is not YAML. Safe loading only: the file may come
+    from anyone."""
+    import yaml
+
+    if not path.is_file():
+        return {}
+    # libyaml's loader when PyYAML has it: ~10x faster, felt by --where over hundreds of runs.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with path.open() as stream:
+            loaded = yaml.load(stream, Loader=loader)
+    except yaml.YAMLError as error:
+        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise RecordError(
+            f"{path} is not YAML ({problem}): expected the file Hydra wrote there. Fix: restore "
+            "it from a copy, or delete the run directory"
+        ) from None
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _number(value: Any) -> bool:
