@@ -178,7 +178,8 @@ def test_a_trials_output_goes_to_its_log_file(
     try:
         job()  # control
         shown = capfd.readouterr()
-        assert "from C" in shown.out and "from a logger" in shown.err
+        assert "from C" in shown.out
+        assert "from a logger" in shown.err
         with output_into(log):
             job()
         shown = capfd.readouterr()
@@ -218,7 +219,8 @@ def test_the_live_table_leaves_log_handlers_writing_where_they_did(tmp_path: Pat
         assert made[0].stream is terminal
         root.warning("after the table")  # would raise inside logging on a closed stand-in
         shown = _read_all(primary)
-        assert "a line above the table" in shown and "1/3 done" in shown
+        assert "a line above the table" in shown
+        assert "1/3 done" in shown
         assert "after the table" in shown
     finally:
         sys.stdout = terminal_stdout
@@ -319,7 +321,8 @@ def test_watch_follows_a_sweep_in_another_process_and_never_writes(tmp_path: Pat
     again = cli("watch", str(directory), timeout=120)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("Study ") == 1
-    assert "6/6 done" in again.stdout and "best" in again.stdout
+    assert "6/6 done" in again.stdout
+    assert "best" in again.stdout
     assert tree_digest(directory) == before
     missing = cli("watch", str(tmp_path / "nowhere"), timeout=120)
     assert missing.returncode == 2
