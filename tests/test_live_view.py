@@ -315,7 +315,8 @@ def test_watch_follows_a_sweep_in_another_process_and_never_writes(tmp_path: Pat
     lines = watched.stdout.splitlines()
     assert lines[0].startswith("Study ")
     assert any(" finished: " in line or " pruned" in line for line in lines[1:]), lines
-    assert lines[-1].startswith("Study ") and " ended: 6/6 done" in lines[-1], lines
+    assert lines[-1].startswith("Study "), lines
+    assert " ended: 6/6 done" in lines[-1], lines
     # On the finished study: the final table, once; and nothing under the sweep changed.
     before = tree_digest(directory)
     again = cli("watch", str(directory), timeout=120)
