@@ -121,7 +121,7 @@ def _sweep(
     sweep._pruner_config = {"_target_": "optuna.pruners.NopPruner"}
     sweep._composed = ComposedSpace(None, None, sweep.settings.search_space_group)  # type: ignore[arg-type]
     sweep._constraints = []
-    sweep._launch_lines, sweep._started = ShortLaunchLines(), 0.0
+    sweep._launch_lines, sweep._started, sweep._view = ShortLaunchLines(), 0.0, None
     backend = open_storage(sweep.storage)
     sampler = optuna.samplers.RandomSampler(seed=0)
     study = optuna.create_study(study_name="s", storage=backend, sampler=sampler)

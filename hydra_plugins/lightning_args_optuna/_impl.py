@@ -117,6 +117,7 @@ class OptunaSweep:
         )
         self._launch_lines = ShortLaunchLines()
         self._started = time.time()
+        self._view: LiveView | None = None  # while trials run
         self.in_process = type(self.launcher).__name__ == "BasicLauncher"
         #: Hydra's joblib launcher: jobs run in joblib's pool of worker processes.
         self._pooled = type(self.launcher).__name__ == "JoblibLauncher"
@@ -183,14 +184,14 @@ class OptunaSweep:
             allowed_failures=self.settings.max_failure_rate * self.settings.n_trials,
         )
         beating = heartbeats(study, progress, self.settings.heartbeat_interval)
-        view = LiveView(
+        self._view = LiveView(
             f"Study {self.study_name}",
             lambda: self._status(study),
             interval=self.settings.refresh,
             live=False if self.settings.verbose else None,
         )
         try:
-            with self._launch_lines.installed(), view:
+            with self._launch_lines.installed(), self._view:
                 self._run_trials(study, budget, progress)
         except BaseException:
             interrupt(study, progress)
@@ -379,8 +380,11 @@ class OptunaSweep:
     def _say(self, study: optuna.Study, trial: optuna.trial.Trial, ret: JobReturn) -> None:
         """One line for an ended trial (:func:`~lightning_args.sweep.status.ended_line`)."""
         frozen = compat.storage(study).get_trial(compat.trial_id(trial))
+        status = self._status(study)
+        if self._view is not None:
+            self._view.update(status)  # the table agrees with the line
         level = logging.WARNING if frozen.state == TrialState.FAIL else logging.INFO
-        _log.log(level, "%s", ended_line(frozen, self._status(study), _job_log(ret)))
+        _log.log(level, "%s", ended_line(frozen, status, _job_log(ret)))
 
     def _status(self, study: optuna.Study) -> StudyStatus:
         return status_of(

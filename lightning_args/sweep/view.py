@@ -133,6 +133,14 @@ class LiveView:
             self._terminal.close()
         self._live = None
 
+    def update(self, status: StudyStatus) -> None:
+        """Show ``status`` (just read by the caller) until the next reading is due."""
+        with self._lock:
+            self._status, self._problem, self._read_at = status, None, time.monotonic()
+        live = self._live
+        if live is not None:  # now: lines printed above the table show the frame drawn last
+            live.refresh()
+
     def _renderable(self) -> RenderableType:
         with self._lock:  # the refresh thread and stop() may both render
             now = time.monotonic()
