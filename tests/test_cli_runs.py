@@ -128,7 +128,7 @@ def test_a_broken_hydra_yaml_is_named_and_its_run_still_listed(
     rows = _json_rows(result)
     assert len(rows) == 3
     assert rows[0]["choices"] == ""
-    assert f"{broken.relative_to(tmp_path)} is not YAML" in result.stderr
+    assert f"{broken.relative_to(tmp_path)}' line 2: not valid YAML" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -330,6 +330,12 @@ def test_failures_are_recorded_and_the_sweep_goes_on(app: Path) -> None:
         else:
             assert "(not finite)" in error
     assert s["trials"]["COMPLETE"] == 8 - len(failed)
+    # #21: each failure is one line on the console, its error and where its output went.
+    console = (result.stdout + result.stderr).splitlines()
+    for number, error in failed.items():
+        (line,) = [line for line in console if f"Trial {number} failed: " in line]
+        assert error.splitlines()[0] in line
+        assert line.split("Its output: ")[1].split(" | ")[0].endswith(f"/{number}/app.log")
 
 
 @pytest.mark.slow

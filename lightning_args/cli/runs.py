@@ -41,8 +41,7 @@ class Run:
 
     def choices(self) -> dict[str, str]:
         """The config-group options the run used (``model=mlp``, ``model/encoder=cnn``...), as
-        Hydra recorded them in ``.hydra/hydra.yaml``; Hydra's own groups left out. A
-        :class:`RecordError` naming the file when it is not YAML."""
+        Hydra recorded them in ``.hydra/hydra.yaml``; Hydra's own groups left out."""
         path = self.path / ".hydra" / "hydra.yaml"
         hydra = _mapping(path).get("hydra")
         runtime = hydra.get("runtime") if isinstance(hydra, dict) else None
@@ -110,10 +109,14 @@ def _matches(run: Run, where: list[tuple[str, str]]) -> bool:
 
 def _choices(run: Run) -> dict[str, str]:
     """``run``'s choices; none (its file named on stderr) when its ``hydra.yaml`` is broken."""
+    import yaml
+
     try:
         return run.choices()
-    except RecordError as error:
-        print(f"lightning-args: {error}", file=sys.stderr)
+    except yaml.YAMLError as error:
+        from lightning_args.run.explain import explain
+
+        print(f"lightning-args: {explain(error, what='the listing')}", file=sys.stderr)
         return {}
 
 
@@ -251,24 +254,17 @@ def _split(item: str, flag: str, example: str) -> tuple[str, str]:
 
 
 def _mapping(path: Path) -> dict[str, Any]:
-    """The YAML mapping in ``path``: ``{}`` when it is missing or holds no mapping; a
-    :class:`RecordError` naming it when it is not YAML. Safe loading only: the file may come
-    from anyone."""
+    """The YAML mapping in ``path`` (``{}`` when it is missing or holds no mapping), loaded
+    safely: the file may come from anyone. A file that is not YAML raises yaml's error, which
+    names the file and line (:func:`lightning_args.run.explain.explain` says it in one line)."""
     import yaml
 
     if not path.is_file():
         return {}
     # libyaml's loader when PyYAML has it: ~10x faster, felt by --where over hundreds of runs.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        with path.open() as stream:
-            loaded = yaml.load(stream, Loader=loader)
-    except yaml.YAMLError as error:
-        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise RecordError(
-            f"{path} is not YAML ({problem}): expected the file Hydra wrote there. Fix: restore "
-            "it from a copy, or delete the run directory"
-        ) from None
+    with path.open() as stream:  # from the file, so that a YAML error names it
+        loaded = yaml.load(stream, Loader=loader)
     return loaded if isinstance(loaded, dict) else {}
 
 

@@ -71,6 +71,7 @@ def open_storage(url: str, *, read_only: bool = False) -> BaseStorage:
                     f"{url!r} does not exist: expected the journal file of a study. Fix: the "
                     "sweep directory of a started sweep, or --storage URL"
                 )
+            check_journal(path)  # damage before the last record: the message naming the line
             return JournalStorage(JournalFileBackend(str(path)))
         if read_only:
             return RDBStorage(url, heartbeat_interval=None, skip_table_creation=True)
