@@ -2,7 +2,8 @@
 
     parse the search space -> check it composes -> open (or resume) the study
     -> run trials, ``n_jobs`` at a time, each as soon as a slot frees -> record each outcome
-    -> write the summary and plots
+    (a line each, and a live table on a terminal; a trial's own output goes to its run
+    directory: :mod:`._console`) -> write the summary and plots
 
 Each trial is one ``launcher.launch([overrides], initial_job_idx=trial.number)``: the job's
 directory is ``<sweep dir>/<trial number>``, unique across resumed sweeps. With an out-of-process
