@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import lightning.pytorch as pl
 import torch
 
 from lightning_args.errors import ConfigValueError
 from lightning_args.modules.data import TensorBatches
+from lightning_args.modules.folds import FoldSamples
 
 Split = dict[str, torch.Tensor]
 
@@ -80,6 +83,11 @@ class DigitsDataModule(pl.LightningDataModule):
         self.splits = cached(self._prepare, key=key, cache_dir=self.cache_dir, name="digits")
 
     def _prepare(self) -> dict[str, Split]:
+        images, labels, parts = self._parts()
+        return self._normalized(images, labels, parts)
+
+    def _parts(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Raw images and labels, and the indices of the test, val and train splits."""
         from sklearn.datasets import load_digits
 
         digits = load_digits()
@@ -95,6 +103,12 @@ class DigitsDataModule(pl.LightningDataModule):
             "val": order[n_test : n_test + n_val],
             "train": order[n_test + n_val :],
         }
+        return images, labels, parts
+
+    def _normalized(
+        self, images: torch.Tensor, labels: torch.Tensor, parts: dict[str, torch.Tensor]
+    ) -> dict[str, Split]:
+        """The splits, scaled with the training split's statistics."""
         if self.scale == "unit":  # pixels are 0..16
             mean, std = torch.tensor(8.0), torch.tensor(8.0)
         else:
@@ -104,6 +118,31 @@ class DigitsDataModule(pl.LightningDataModule):
             name: {"image": (images[idx] - mean) / std, "label": labels[idx]}
             for name, idx in parts.items()
         }
+
+    # --- cross-validation (lightning_args.modules.folds.Foldable) ------------------------
+
+    def fold_samples(self) -> FoldSamples:
+        """The training and validation splits together (the test split stays out), labelled
+        ``label``."""
+        _, labels, parts = self._parts()
+        pool = self._pool(parts)
+        return FoldSamples(len(pool), {"label": labels[pool].tolist()})
+
+    def use_fold(self, train: Sequence[int], val: Sequence[int]) -> None:
+        """Train on ``train`` and validate on ``val`` (positions in :meth:`fold_samples`),
+        scaled with the fold's own training images; the test split is the usual one."""
+        images, labels, parts = self._parts()
+        pool = self._pool(parts)
+        fold = {
+            "test": parts["test"],
+            "val": pool[torch.as_tensor(list(val), dtype=torch.int64)],
+            "train": pool[torch.as_tensor(list(train), dtype=torch.int64)],
+        }
+        self.splits = self._normalized(images, labels, fold)
+
+    @staticmethod
+    def _pool(parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([parts["train"], parts["val"]])
 
     def _batches(self, split: str, *, shuffle: bool) -> TensorBatches:
         # The shuffle seed follows the global seed (seed_everything), the split does not.
