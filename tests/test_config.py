@@ -10,12 +10,16 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_args import config as c
-from lightning_args.config.store import GROUPS, MULTI_GROUPS
+from lightning_args.config.store import ADDED_GROUPS, GROUPS, MULTI_GROUPS
 
 Compose = Callable[..., DictConfig]
 
 OPTIONS = [
     (group, name, node) for group, options in GROUPS.items() for name, node in options.items()
+] + [
+    (f"+{group}", name, node)
+    for group, options in ADDED_GROUPS.items()
+    for name, node in options.items()
 ]
 
 
@@ -26,7 +30,7 @@ def test_every_option_composes_with_its_schema(
     compose_app: Compose, group: str, name: str, schema: type[Any]
 ) -> None:
     cfg = compose_app(f"{group}={name}")
-    assert OmegaConf.get_type(cfg[group]) is schema
+    assert OmegaConf.get_type(cfg[group.removeprefix("+")]) is schema
 
 
 @pytest.mark.parametrize(

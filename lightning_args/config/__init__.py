@@ -6,6 +6,7 @@ from lightning_args.config.callbacks import (
     LearningRateMonitorConfig,
     RichProgressBarConfig,
 )
+from lightning_args.config.cv import CVConfig
 from lightning_args.config.loggers import (
     CSVLoggerConfig,
     MLflowLoggerConfig,
@@ -37,6 +38,7 @@ __all__ = [
     "AdamWConfig",
     "CPUTrainerConfig",
     "CSVLoggerConfig",
+    "CVConfig",
     "CheckpointConfig",
     "Config",
     "CosineSchedulerConfig",

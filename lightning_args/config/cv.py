@@ -21,6 +21,8 @@ class CVConfig:
         seed: the shuffling's seed (the folds depend on it and on nothing else).
         parallel: run the folds as parallel jobs when the run is started on its own.
         refit: after the folds, train once more on all of the samples and test that model.
+        fold: set by a k-fold run on each of its fold runs (``folds/<k>/``): the fold this run
+            trains on. ``null``: the k-fold run itself, which runs every fold.
 
     Example:
         >>> CVConfig(folds=3, stratify="label").folds
@@ -34,3 +36,4 @@ class CVConfig:
     seed: int = 0
     parallel: bool = False
     refit: bool = False
+    fold: int | None = None

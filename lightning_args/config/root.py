@@ -7,6 +7,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from lightning_args.config.cv import CVConfig
 from lightning_args.config.objective import ObjectiveConfig
 from lightning_args.config.optim import NamedOptimizerConfig, OptimizerConfig, SchedulerConfig
 from lightning_args.config.trainer import TrainerConfig
@@ -76,3 +77,5 @@ class Config:
     #: A run directory that already holds a run is refused; ``true`` moves that run aside to
     #: ``<dir>.replaced-<time>`` first (it is never deleted).
     overwrite: bool = False
+    #: k-fold cross-validation (``+cv=kfold``): one run per fold under ``folds/``, aggregated.
+    cv: CVConfig | None = None

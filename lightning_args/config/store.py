@@ -51,6 +51,10 @@ GROUPS: dict[str, dict[str, type[Any]]] = {
         "onecycle": c.OneCycleSchedulerConfig,
     },
 }
+# Groups an app's defaults leave out and a run adds (``+cv=kfold``).
+ADDED_GROUPS: dict[str, dict[str, type[Any]]] = {
+    "cv": {"kfold": c.CVConfig},
+}
 MULTI_GROUPS: dict[str, dict[str, type[Any]]] = {
     "logger": {
         "csv": c.CSVLoggerConfig,
@@ -101,7 +105,7 @@ def register() -> None:
             return
         cs = ConfigStore.instance()
         cs.store(name=ROOT, node=_Root, provider=PROVIDER)
-        for group, options in GROUPS.items():
+        for group, options in {**GROUPS, **ADDED_GROUPS}.items():
             for name, node in options.items():
                 cs.store(group=group, name=name, node=node, provider=PROVIDER)
         # ``scheduler=none`` must set the node to null, which only a global package can do.

@@ -144,7 +144,23 @@ def _grouped(groups: Sequence[Hashable], folds: int, rng: random.Random) -> list
     return parts
 
 
-def _check(samples: FoldSamples, cv: CVConfig) -> None:
+def apply_fold(datamodule: Any, cv: CVConfig) -> Fold:
+    """Make ``datamodule`` train and validate on fold ``cv.fold`` of its samples."""
+    foldable = check_foldable(datamodule)
+    folds = fold_splits(foldable.fold_samples(), cv)
+    if cv.fold is None or not 0 <= cv.fold < len(folds):
+        raise ConfigValueError(
+            f"cv.fold={cv.fold!r}: expected a fold from 0 to {len(folds) - 1} "
+            f"(cv.folds={cv.folds} x cv.repeats={cv.repeats}). Fix: cv.fold=0, or leave it "
+            "unset to run every fold"
+        )
+    fold = folds[cv.fold]
+    foldable.use_fold(fold.train, fold.val)
+    return fold
+
+
+def check_settings(cv: CVConfig) -> None:
+    """The settings that need no samples: one message each."""
     if not isinstance(cv.folds, int) or cv.folds < 2:
         raise ConfigValueError(
             f"cv.folds={cv.folds!r}: expected at least 2 folds (fold k validates on one part "
@@ -152,16 +168,20 @@ def _check(samples: FoldSamples, cv: CVConfig) -> None:
         )
     if not isinstance(cv.repeats, int) or cv.repeats < 1:
         raise ConfigValueError(f"cv.repeats={cv.repeats!r}: expected at least 1. Fix: cv.repeats=1")
-    if samples.count < cv.folds:
-        raise ConfigValueError(
-            f"cv.folds={cv.folds} is more than the {samples.count} samples to split: every fold "
-            f"needs one at least. Fix: cv.folds={max(2, min(5, samples.count))}"
-        )
     if cv.stratify is not None and cv.groups is not None:
         raise ConfigValueError(
             f"cv.stratify={cv.stratify!r} with cv.groups={cv.groups!r}: folds that are both "
             "stratified and grouped are not supported. Fix: keep one of them (cv.stratify=null "
             "or cv.groups=null)"
+        )
+
+
+def _check(samples: FoldSamples, cv: CVConfig) -> None:
+    check_settings(cv)
+    if samples.count < cv.folds:
+        raise ConfigValueError(
+            f"cv.folds={cv.folds} is more than the {samples.count} samples to split: every fold "
+            f"needs one at least. Fix: cv.folds={max(2, min(5, samples.count))}"
         )
     for setting in ("stratify", "groups"):
         key = getattr(cv, setting)

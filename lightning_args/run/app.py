@@ -35,6 +35,7 @@ from lightning_args.errors import (
 )
 from lightning_args.run.confine import is_inside
 from lightning_args.run.explain import explain
+from lightning_args.run.kfold import cv_of, run_folds
 from lightning_args.run.ownership import check_reuse, claimed
 from lightning_args.run.preflight import preflight
 from lightning_args.run.record import RECORD_NAME, Phase, RunRecord, RunStatus
@@ -126,6 +127,8 @@ def train(cfg: DictConfig) -> Objective:
 
 
 def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
+    """The run in ``run_dir``: an ordinary one, or a k-fold run (``+cv=kfold``), whose folds
+    are runs of their own (:mod:`lightning_args.run.kfold`)."""
     from lightning_args.callbacks.interrupt import interrupted_by
     from lightning_args.callbacks.requeue import JobRequeued
 
@@ -137,8 +140,12 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
     record, resumed = None, None
     if writer:
         record, resumed = _open_record(run_dir, seed, previous, ckpt_path)
+    cv = cv_of(cfg)
     try:
-        value = _fit_and_test(cfg, seed, record, ckpt_path, resumed)
+        if cv is not None and cv.fold is None:
+            value = run_folds(cfg, run_dir, record, train)
+        else:
+            value = _fit_and_test(cfg, seed, record, ckpt_path, resumed)
     except JobRequeued as requeued:
         if record is not None:
             record.finish(run_dir, RunStatus.REQUEUED, requeued)
@@ -174,6 +181,7 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
         raise friendly from (error if full_error() else None)
     if record is not None:
         record.finish(run_dir, RunStatus.COMPLETED)
+    if record is not None and (cv is None or cv.fold is not None):
         _log.info(
             "Run completed: %s=%.4f (objective). Everything is in %s",
             cfg.objective.metric,
@@ -241,6 +249,7 @@ def _fit_and_test(
     from lightning_args.callbacks.logged import LoggedMetrics, scalars
     from lightning_args.callbacks.requeue import OnceRanksMeet, RequeueOnSignal
     from lightning_args.instantiate.builder import build
+    from lightning_args.modules.folds import apply_fold
 
     # A run continued in its own directory: its checkpoints are already there.
     quiet_lightning(continuing=bool(ckpt_path))
@@ -255,6 +264,9 @@ def _fit_and_test(
     timings = _Timings(record)
     with timings.phase(Phase.BUILD):
         built = build(cfg, callbacks=callbacks)
+        cv = cv_of(cfg)
+        if cv is not None:  # a fold run of a k-fold run
+            apply_fold(built.datamodule, cv)
     trainer = built.trainer
     # Checkpoints hold plain data only: never unpickle objects, whoever wrote the file.
     with signals_given_back(requeue, stop), timings.phase(Phase.FIT, trainer):
@@ -332,6 +344,8 @@ def _trial_reporter(cfg: DictConfig) -> Any:
     link = TrialLink.from_env()
     if link is None:
         return None
+    if cv_of(cfg) is not None:
+        return None  # the folds of a k-fold trial train with no epoch reports (see run.kfold)
     from lightning_args.callbacks.pruning import TrialReporter
 
     return TrialReporter(link, cfg.objective.metric)

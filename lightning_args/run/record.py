@@ -99,6 +99,9 @@ class RunRecord:
     resumes: list[dict[str, Any]] = field(default_factory=list)
     #: Seconds the last attempt spent in each :class:`Phase` (``fit`` includes ``checkpoints``).
     timings: dict[str, float] = field(default_factory=dict)
+    #: A k-fold run's folds (:func:`lightning_args.run.kfold.aggregate`): each fold's run,
+    #: status, objective and metrics, and their mean, std and standard error; empty otherwise.
+    cv: dict[str, Any] = field(default_factory=dict)
     #: Keys of ``run.json`` that this version does not know (a newer one wrote them), as read;
     #: written back after the known ones.
     unknown: dict[str, Any] = field(default_factory=dict, repr=False)

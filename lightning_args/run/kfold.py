@@ -1,0 +1,162 @@
+"""A k-fold run (``+cv=kfold``): a parent run directory with one ordinary run per fold.
+
+    <run dir>/run.json          the k-fold run: per-fold values, mean, std and standard error
+    <run dir>/folds/<k>/        fold k: its own record, config, checkpoints and metrics
+
+Each fold is a run of :func:`lightning_args.train` in its own directory, with ``cv.fold=k``
+set: it trains on fold ``k``'s training samples, validates on its validation samples
+(:mod:`lightning_args.modules.folds`) and tests on the DataModule's untouched test split. The
+folds run one after another in this process. The parent's objective is the mean of the folds'
+objectives; its ``metrics`` are the means of every final metric the folds logged.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from lightning_args._util.atomic import atomic_write
+from lightning_args.config.cv import CVConfig
+from lightning_args.errors import ConfigValueError
+from lightning_args.modules.folds import check_settings
+from lightning_args.run.record import RunRecord, RunStatus
+
+_log = logging.getLogger(__name__)
+
+FOLDS = "folds"  # the parent's sub-directory of fold runs
+
+Objective = float | tuple[float, ...]
+
+
+def cv_of(cfg: DictConfig) -> CVConfig | None:
+    """``cfg.cv`` as its typed settings, or ``None`` for an ordinary run."""
+    node = OmegaConf.select(cfg, "cv", default=None)
+    if node is None:
+        return None
+    settings = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(settings, dict):
+        raise ConfigValueError(f"cv={settings!r}: expected the cv settings. Fix: +cv=kfold")
+    return CVConfig(**{str(k): v for k, v in settings.items()})
+
+
+def fold_count(cv: CVConfig) -> int:
+    return cv.folds * cv.repeats
+
+
+def run_folds(
+    cfg: DictConfig,
+    run_dir: Path,
+    record: RunRecord | None,
+    train: Callable[[DictConfig], Objective],
+) -> Objective:
+    """Train every fold of the k-fold run in ``run_dir`` (``record`` is its record, ``None`` in
+    a process that does not write it), one after another, and return the mean objective (a
+    tuple with ``objective.also``)."""
+    cv = cv_of(cfg)
+    if cv is None:
+        raise ConfigValueError("run_folds() needs cfg.cv. Fix: +cv=kfold")
+    check_settings(cv)  # before any fold trains
+    for setting in ("parallel", "refit"):
+        if getattr(cv, setting):  # in the schema already; refused rather than ignored
+            raise ConfigValueError(
+                f"cv.{setting}=true is not built yet: a k-fold run trains its folds one after "
+                f"another and nothing more. Fix: cv.{setting}=false"
+            )
+    values: list[Objective] = []
+    for index in range(fold_count(cv)):
+        fold_dir = run_dir / FOLDS / str(index)
+        values.append(train(_fold_config(cfg, fold_dir, index)))
+        if record is not None:
+            record.cv = aggregate(run_dir, cv)
+            _summarize(record, record.cv, cfg)
+            record.write(run_dir)
+    mean = _mean_objective(values)
+    first = mean[0] if isinstance(mean, tuple) else mean
+    spread = record.objective.get("std") if record is not None else None
+    _log.info(
+        "K-fold run completed: %s=%.4f +- %.4f (mean and std over %d folds). Everything is in %s",
+        cfg.objective.metric,
+        first,
+        spread if isinstance(spread, float) else float("nan"),
+        len(values),
+        run_dir,
+    )
+    return mean
+
+
+def _fold_config(cfg: DictConfig, fold_dir: Path, index: int) -> DictConfig:
+    """Fold ``index``'s config: the parent's, in ``fold_dir``, with ``cv.fold`` set; written to
+    ``fold_dir/.hydra/config.yaml`` as Hydra writes a run's, so the fold loads and resumes as
+    any run does."""
+    fold = copy.deepcopy(cfg)  # interpolations kept: ${paths.run_dir} follows the fold
+    with open_dict(fold):
+        fold.paths.run_dir = str(fold_dir)
+        fold.cv.fold = index
+    (fold_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    atomic_write(fold_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(fold))
+    return fold
+
+
+def aggregate(run_dir: Path, cv: CVConfig) -> dict[str, Any]:
+    """The folds' values as the parent's record keeps them: one entry per fold (its run, status,
+    objective, final metrics), then mean, std and standard error of every metric all finished
+    folds logged."""
+    folds: list[dict[str, Any]] = []
+    for index in range(fold_count(cv)):
+        fold_dir = run_dir / FOLDS / str(index)
+        entry: dict[str, Any] = {"fold": index, "run": f"{FOLDS}/{index}", "status": None}
+        if (fold_dir / "run.json").is_file():
+            fold = RunRecord.read(fold_dir)
+            entry.update(
+                status=str(fold.status),
+                objective=fold.objective.get("value"),
+                metrics=dict(fold.metrics),
+            )
+        folds.append(entry)
+    done = [f for f in folds if f["status"] == RunStatus.COMPLETED]
+    names = sorted(set.intersection(*(set(f["metrics"]) for f in done))) if done else []
+    columns = {name: [float(f["metrics"][name]) for f in done] for name in names}
+    objectives = [f["objective"] for f in done if isinstance(f.get("objective"), int | float)]
+    if objectives:
+        columns["objective"] = [float(v) for v in objectives]
+    return {
+        "folds": folds,
+        "completed": len(done),
+        "mean": {name: statistics.fmean(v) for name, v in columns.items()},
+        "std": {name: _std(v) for name, v in columns.items()},
+        "sem": {name: _std(v) / math.sqrt(len(v)) for name, v in columns.items()},
+    }
+
+
+def _summarize(record: RunRecord, folds: dict[str, Any], cfg: DictConfig) -> None:
+    """The parent's own ``objective`` and ``metrics``: the folds' means."""
+    mean, std, sem = folds["mean"], folds["std"], folds["sem"]
+    record.metrics = {name: value for name, value in mean.items() if name != "objective"}
+    if "objective" in mean:
+        record.objective = {
+            "metric": cfg.objective.metric,
+            "mode": str(getattr(cfg.objective.mode, "value", cfg.objective.mode)),
+            "value": mean["objective"],
+            "std": std["objective"],
+            "sem": sem["objective"],
+            "folds": folds["completed"],
+        }
+
+
+def _std(values: Sequence[float]) -> float:
+    """The sample standard deviation (0 for one value)."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _mean_objective(values: Sequence[Objective]) -> Objective:
+    if values and isinstance(values[0], tuple):
+        columns = zip(*(v for v in values if isinstance(v, tuple)), strict=True)
+        return tuple(statistics.fmean(c) for c in columns)
+    return statistics.fmean(float(v) for v in values if not isinstance(v, tuple))

@@ -1,0 +1,86 @@
+"""#14, the k-fold run: ``python train.py +cv=kfold`` leaves a parent run directory with one
+ordinary run per fold, and the parent's record aggregates what the folds measured."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import read_record, run_app, run_dirs
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_kfold_run_keeps_a_run_per_fold_and_its_record_aggregates_them(tmp_path: Path) -> None:
+    result = run_app(
+        "+cv=kfold",
+        "cv.folds=3",
+        "cv.stratify=label",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (parent,) = run_dirs(tmp_path)
+    record = read_record(parent)
+    assert record["status"] == "completed"
+    folds = record["cv"]["folds"]
+    assert [f["run"] for f in folds] == ["folds/0", "folds/1", "folds/2"]
+    objectives, accuracies = [], []
+    for index, entry in enumerate(folds):
+        fold = parent / entry["run"]
+        own = read_record(fold)
+        assert own["status"] == entry["status"] == "completed"
+        assert (fold / "checkpoints" / "best.ckpt").is_file()
+        assert (fold / "metrics.csv").is_file()  # the logger follows the fold's directory
+        config = yaml.safe_load((fold / ".hydra" / "config.yaml").read_text())
+        assert config["cv"]["fold"] == index
+        assert config["paths"]["run_dir"] == str(fold)
+        assert entry["objective"] == own["objective"]["value"]
+        objectives.append(own["objective"]["value"])
+        accuracies.append(own["metrics"]["test/acc"])
+    assert not (parent / "metrics.csv").exists()  # the parent trains nothing itself
+    assert len(set(objectives)) > 1  # three validation parts, three values
+    objective = record["objective"]
+    assert objective["value"] == pytest.approx(statistics.fmean(objectives))
+    assert objective["std"] == pytest.approx(statistics.stdev(objectives))
+    assert objective["sem"] == pytest.approx(statistics.stdev(objectives) / math.sqrt(3))
+    assert objective["folds"] == 3
+    assert record["metrics"]["test/acc"] == pytest.approx(statistics.fmean(accuracies))
+    assert record["cv"]["std"]["test/acc"] == pytest.approx(statistics.stdev(accuracies))
+    assert "K-fold run completed: val/acc=" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said", "folds_made"),
+    [
+        (("cv.folds=1",), "cv.folds=1: expected at least 2 folds", False),
+        (("cv.stratify=label", "cv.groups=label"), "not supported", False),
+        (("cv.stratify=labl",), "cv.stratify='labl': the DataModule's fold_samples()", True),
+        (("cv.folds=5000",), "cv.folds=5000 is more than the 1438 samples", True),
+        (("cv.parallel=true",), "cv.parallel=true is not built yet", False),
+    ],
+    ids=[
+        "one-fold",
+        "stratified-and-grouped",
+        "unknown-key",
+        "more-folds-than-samples",
+        "parallel-not-yet",
+    ],
+)
+def test_bad_cv_settings_are_one_message_before_anything_trains(
+    tmp_path: Path, overrides: tuple[str, ...], said: str, folds_made: bool
+) -> None:
+    result = run_app("+cv=kfold", *overrides, "trainer=debug", cwd=tmp_path)
+    assert result.returncode == 1
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr
+    (parent,) = run_dirs(tmp_path)
+    assert read_record(parent)["status"] == "failed"
+    folds = parent / "folds"
+    assert folds.exists() == folds_made  # settings that need no data are checked first
+    assert not list(folds.rglob("*.ckpt"))  # nothing trained
