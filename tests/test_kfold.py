@@ -3,6 +3,7 @@ ordinary run per fold, and the parent's record aggregates what the folds measure
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import read_record, run_app, run_dirs
+from tests.helpers import cli, read_record, run_app, run_dirs
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +54,14 @@ def test_a_kfold_run_keeps_a_run_per_fold_and_its_record_aggregates_them(tmp_pat
     assert record["metrics"]["test/acc"] == pytest.approx(statistics.fmean(accuracies))
     assert record["cv"]["std"]["test/acc"] == pytest.approx(statistics.stdev(accuracies))
     assert "K-fold run completed: val/acc=" in result.stdout + result.stderr
+    # `lightning-args runs`: the k-fold run is one row, its folds behind it (--folds lists them).
+    (row,) = json.loads(cli("runs", "--format", "json", cwd=tmp_path).stdout)
+    assert row["run"] == f"outputs/runs/{parent.name}"
+    assert (row["objective"], row["folds"]) == (objective["value"], 3)
+    assert row["objective_std"] == pytest.approx(objective["std"])
+    rows = json.loads(cli("runs", "--folds", "--format", "json", cwd=tmp_path).stdout)
+    assert len(rows) == 4
+    assert all("model=mlp" in r["choices"].split() for r in rows)  # the folds' are the parent's
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,25 @@ class Points(pl.LightningDataModule):
         return TensorBatches(self.data, 64)
 
     test_dataloader = val_dataloader
+
+
+class FoldedPoints(Points):
+    """Points that k-fold cross-validation can split: the documented hook, nothing more."""
+
+    def fold_samples(self):
+        from lightning_args.modules.folds import FoldSamples
+
+        return FoldSamples(len(self.data[0]))
+
+    def use_fold(self, train, val):
+        x, y = self.data
+        self.fold = [(x[list(part)], y[list(part)]) for part in (train, val)]
+
+    def train_dataloader(self):
+        return TensorBatches(self.fold[0], 16, shuffle=True)
+
+    def val_dataloader(self):
+        return TensorBatches(self.fold[1], 64)
 '''
 
 # A plain ``hydra.main`` app: nothing of lightning_args is imported before composition, so the
@@ -119,3 +138,35 @@ def test_outside_project_trains_with_library_groups(tmp_path: Path) -> None:
     config = (run / ".hydra" / "config.yaml").read_text()
     assert "torch.optim.SGD" in config  # the optimizer came from the library's group
     assert "accelerator: cpu" in config
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", ["FoldedPoints", "Points"], ids=["hook", "control-no-hook"])
+def test_outside_projects_datamodule_runs_kfold_with_the_hook_only(
+    tmp_path: Path, data: str
+) -> None:
+    """#14: a user's DataModule needs only fold_samples() and use_fold() for +cv=kfold."""
+    project = tmp_path / "user_project"
+    (project / "conf").mkdir(parents=True)
+    (project / "user_model.py").write_text(textwrap.dedent(MODULE))
+    (project / "app.py").write_text(textwrap.dedent(APP))
+    (project / "conf" / "config.yaml").write_text(textwrap.dedent(CONFIG))
+
+    result = run_app(
+        "+cv=kfold",
+        "cv.folds=2",
+        f"data._target_=user_model.{data}",
+        cwd=project,
+        script=project / "app.py",
+    )
+
+    (run,) = run_dirs(project)
+    if data == "Points":
+        assert result.returncode == 1
+        assert "Points has no fold_samples() or use_fold()" in result.stderr
+        return
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = read_record(run)
+    assert record["status"] == "completed"
+    assert [f["status"] for f in record["cv"]["folds"]] == ["completed", "completed"]
+    assert record["objective"]["value"] < 0.01  # each fold learned the line

@@ -43,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--sort", metavar="COLUMN", help="e.g. objective, test/acc")
     runs.add_argument("--desc", action="store_true", help="largest first")
     runs.add_argument("--all", action="store_true", help="every metric, not only val/ test/")
+    runs.add_argument("--folds", action="store_true", help="k-fold runs' folds too, a row each")
     runs.add_argument("--format", choices=["table", "json", "csv"], default="table")
     runs.set_defaults(func=cmd_runs)
     show = sub.add_parser("show", help="record, config and checkpoints of a run")

@@ -15,6 +15,7 @@ from typing import Any
 from lightning_args._util.flat import flatten
 from lightning_args.cli._table import print_rows
 from lightning_args.errors import RecordError, UsageError
+from lightning_args.run.kfold import FOLDS
 from lightning_args.run.ownership import holder
 from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus
 
@@ -41,8 +42,11 @@ class Run:
 
     def choices(self) -> dict[str, str]:
         """The config-group options the run used (``model=mlp``, ``model/encoder=cnn``...), as
-        Hydra recorded them in ``.hydra/hydra.yaml``; Hydra's own groups left out."""
+        Hydra recorded them in ``.hydra/hydra.yaml`` (a fold run: its k-fold run's); Hydra's
+        own groups left out."""
         path = self.path / ".hydra" / "hydra.yaml"
+        if not path.is_file() and self.path.parent.name == FOLDS:  # a k-fold run's fold
+            path = self.path.parent.parent / ".hydra" / "hydra.yaml"
         hydra = _mapping(path).get("hydra")
         runtime = hydra.get("runtime") if isinstance(hydra, dict) else None
         recorded = runtime.get("choices") if isinstance(runtime, dict) else None
@@ -76,17 +80,26 @@ class Run:
     def overrides(self) -> str:
         return " ".join(self.record.overrides) if self.record is not None else ""
 
+    @property
+    def is_kfold(self) -> bool:
+        """A k-fold run: its record aggregates the fold runs under ``folds/``."""
+        return self.record is not None and bool(self.record.cv)
+
     def row(self, metrics: Sequence[str], choices: dict[str, str]) -> dict[str, Any]:
         record = self.record
+        objective = record.objective if record is not None else {}
         return {
             "run": str(self.path),
             "status": self.status,
             "choices": " ".join(f"{group}={option}" for group, option in choices.items()),
             "overrides": self.overrides,
-            "objective": record.objective.get("value") if record is not None else None,
+            "objective": objective.get("value"),
+            # A k-fold run's objective is the folds' mean: its spread and the folds behind it.
+            **({"objective_std": objective.get("std"), "folds": objective.get("folds")}
+               if self.is_kfold else {}),
             **{name: self.metrics.get(name) for name in metrics},
             "duration_s": record.duration_s if record is not None else None,
-        }
+        }  # fmt: skip
 
 
 def find_runs(root: Path) -> Iterator[Run]:
@@ -126,9 +139,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
         raise UsageError(f"no directory {str(root)!r}: expected a folder of runs, e.g. outputs")
     where = [_split(item, "--where", "model.num_classes=10") for item in args.where]
     wanted = [_split(item, "--choice", "model=cnn") for item in args.choice]
+    found = list(find_runs(root))
+    # A k-fold run is one row (its folds' mean and std); --folds lists each fold's run too.
+    parents = {r.path for r in found if r.is_kfold}
     runs = [
         (r, choices)
-        for r in find_runs(root)
+        for r in found
+        if args.folds or not (r.path.parent.name == FOLDS and r.path.parent.parent in parents)
         if (args.status is None or r.status == args.status) and _matches(r, where)
         for choices in [_choices(r)]
         if all(choices.get(group) == option for group, option in wanted)
