@@ -93,3 +93,78 @@ def test_bad_cv_settings_are_one_message_before_anything_trains(
     folds = parent / "folds"
     assert folds.exists() == folds_made  # settings that need no data are checked first
     assert not list(folds.rglob("*.ckpt"))  # nothing trained
+
+
+def _folds_by_lr(sweep: Path) -> dict[float, list[tuple[str, int]]]:
+    """Each trial's (state, folds reported), by its learning rate, in the trials' order."""
+    import optuna
+
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(sweep / "study.journal"))
+    )
+    (name,) = optuna.get_all_study_names(storage)
+    out: dict[float, list[tuple[str, int]]] = {}
+    for trial in optuna.load_study(study_name=name, storage=storage).get_trials():
+        lr = float(trial.params["optimizer.lr"])
+        out.setdefault(lr, []).append((trial.state.name, len(trial.intermediate_values)))
+    return out
+
+
+@pytest.mark.parametrize(
+    "pruner",
+    [
+        ("hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_warmup_steps=0",
+         "hydra.sweeper.pruner.n_startup_trials=1"),
+        ("hydra/sweeper/pruner=wilcoxon", "hydra.sweeper.pruner.p_threshold=0.3"),
+        ("hydra/sweeper/pruner=none",),
+    ],
+    ids=["median", "wilcoxon", "control-no-pruner"],
+)  # fmt: skip
+def test_a_kfold_sweep_prunes_hopeless_trials_between_folds(
+    tmp_path: Path, pruner: tuple[str, ...]
+) -> None:
+    """A trial is a k-fold run: each fold's score is a step for the pruner, and a hopeless
+    learning rate is stopped after fewer folds than a good one runs."""
+    result = run_app(
+        "+cv=kfold",
+        "cv.folds=3",
+        "+sweep=optuna",
+        "-m",
+        *pruner,
+        "hydra.sweeper.n_trials=8",
+        "hydra/sweeper/sampler=random",
+        "optimizer.lr=choice(0.01,0.000001)",
+        "trainer.max_epochs=2",
+        f"paths.output_root={tmp_path}",
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "sweeps").iterdir()
+    by_lr = _folds_by_lr(sweep)
+    good, hopeless = by_lr[0.01], by_lr[0.000001]
+    assert len(hopeless) >= 2, by_lr
+    assert ("COMPLETE", 3) in good, by_lr  # a good trial runs every fold
+    if pruner[0].endswith("none"):
+        assert all(trial == ("COMPLETE", 3) for trials in by_lr.values() for trial in trials)
+        return
+    # Every hopeless trial is stopped early (the first of the study has nothing to lose to),
+    # and on average after fewer folds than the good trials run (a good trial worse than the
+    # best may be stopped too: that is the pruner's job).
+    first = _first_trial_lr(sweep)
+    stopped = hopeless[1:] if first == 0.000001 else hopeless
+    assert all(state == "PRUNED" and folds < 3 for state, folds in stopped), by_lr
+    mean = statistics.fmean
+    assert mean(f for _, f in hopeless) < mean(f for _, f in good), by_lr
+    assert " pruned after fold " in result.stdout + result.stderr
+
+
+def _first_trial_lr(sweep: Path) -> float:
+    import optuna
+
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(sweep / "study.journal"))
+    )
+    (name,) = optuna.get_all_study_names(storage)
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+    return float(min(trials, key=lambda t: t.number).params["optimizer.lr"])

@@ -77,7 +77,7 @@ def test_the_status_counts_what_the_budget_counts_and_finds_the_best() -> None:
     assert status.done == 4
     assert status.best == (1, 0.9)
     ((running,),) = [status.running]
-    assert (running.number, running.epochs, running.latest) == (6, 3, 0.75)
+    assert (running.number, running.progress, running.latest) == (6, "3 epochs", 0.75)
     assert running.params == "x=0.5"
     # 5 trials to start after the one running, one slot: 5 rounds of 10 s, the running one done.
     assert status.left == pytest.approx(50.0)

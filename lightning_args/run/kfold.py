@@ -70,6 +70,7 @@ def run_folds(
                 f"another and nothing more. Fix: cv.{setting}=false"
             )
     values: list[Objective] = []
+    reporter = _FoldReporter.in_a_sweep(cfg)
     for index in range(fold_count(cv)):
         fold_dir = run_dir / FOLDS / str(index)
         values.append(train(_fold_config(cfg, fold_dir, index)))
@@ -77,6 +78,8 @@ def run_folds(
             record.cv = aggregate(run_dir, cv)
             _summarize(record, record.cv, cfg)
             record.write(run_dir)
+        if reporter is not None:
+            reporter.report(index, values)
     mean = _mean_objective(values)
     first = mean[0] if isinstance(mean, tuple) else mean
     spread = record.objective.get("std") if record is not None else None
@@ -89,6 +92,38 @@ def run_folds(
         run_dir,
     )
     return mean
+
+
+class _FoldReporter:
+    """In a sweep's trial, each fold's objective goes to the trial (step = fold) and the
+    study's pruner may stop the k-fold run there: the pruner judges folds, not epochs."""
+
+    def __init__(self, trial: Any, metric: str) -> None:
+        self.trial = trial
+        self.metric = metric
+
+    @classmethod
+    def in_a_sweep(cls, cfg: DictConfig) -> _FoldReporter | None:
+        from lightning_args.sweep.attrs import STEP_UNIT
+        from lightning_args.sweep.trial import TrialLink
+
+        link = TrialLink.from_env()
+        if link is None or link.n_objectives > 1:  # Optuna prunes single objectives only
+            return None
+        trial = link.open()
+        trial.set_user_attr(STEP_UNIT, "fold")
+        return cls(trial, str(cfg.objective.metric))
+
+    def report(self, index: int, values: Sequence[Objective]) -> None:
+        import optuna
+
+        value = values[-1]
+        self.trial.report(float(value[0] if isinstance(value, tuple) else value), step=index)
+        if self.trial.should_prune():
+            mean = statistics.fmean(float(v[0] if isinstance(v, tuple) else v) for v in values)
+            raise optuna.TrialPruned(
+                f"pruned after fold {index}: {self.metric}={mean:.4g} (mean of {len(values)})"
+            )
 
 
 def _fold_config(cfg: DictConfig, fold_dir: Path, index: int) -> DictConfig:

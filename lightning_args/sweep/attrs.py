@@ -21,3 +21,5 @@ WARM_START_REPORT = "warm_start"
 # The study's own attribute: its n_trials as the last sweeper to start set it (the budget all its
 # sweepers share), read by ``lightning-args watch``.
 N_TRIALS = "n_trials"
+# What a trial's steps count: "epoch" (the default, absent) or "fold" (a k-fold trial).
+STEP_UNIT = "step_unit"

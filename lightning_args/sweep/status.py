@@ -27,7 +27,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from lightning_args.sweep.attrs import DUPLICATE, ERROR, INTERRUPTED
+from lightning_args.sweep.attrs import DUPLICATE, ERROR, INTERRUPTED, STEP_UNIT
 
 #: The states a trial ends in: each counts toward ``n_trials``.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -54,9 +54,21 @@ class Running:
 
     number: int
     params: str  # its values, as overrides (:func:`describe_params`)
-    epochs: int  # validations reported so far (the pruning callback reports once per epoch)
+    #: Steps reported so far: epochs (the pruning callback reports once per validation) or, in
+    #: a k-fold trial, folds (``unit``).
+    steps: int
     latest: float | None  # the objective it reported last
     seconds: float  # since it started
+    unit: str = "epoch"
+
+    @property
+    def progress(self) -> str:
+        """``"12 epochs"``, ``"1 fold"``.
+
+        >>> Running(0, "", 1, None, 0.0, "fold").progress
+        '1 fold'
+        """
+        return f"{self.steps} {self.unit}{'' if self.steps == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -186,8 +198,8 @@ def outcome(trial: FrozenTrial) -> str:
     'finished: 0.5, 2'
     """
     if trial.state == TrialState.PRUNED:
-        epochs = max(trial.intermediate_values, default=None)
-        return "pruned" if epochs is None else f"pruned after epoch {epochs}"
+        last = max(trial.intermediate_values, default=None)
+        return "pruned" if last is None else f"pruned after {_unit(trial)} {last}"
     if trial.state == TrialState.FAIL:
         error = str(trial.user_attrs.get(ERROR) or "unknown error")
         return f"failed: {error.splitlines()[0] if error.strip() else 'unknown error'}"
@@ -248,10 +260,17 @@ def _running(trial: FrozenTrial, now: float) -> Running:
     return Running(
         number=trial.number,
         params=describe_params(trial.params),
-        epochs=0 if last is None else last + 1,
+        steps=0 if last is None else last + 1,
         latest=None if last is None else steps[last],
         seconds=max(0.0, now - start),
+        unit=_unit(trial),
     )
+
+
+def _unit(trial: FrozenTrial) -> str:
+    """What ``trial``'s steps count (:data:`~lightning_args.sweep.attrs.STEP_UNIT`)."""
+    unit = trial.user_attrs.get(STEP_UNIT)
+    return unit if isinstance(unit, str) and unit.isidentifier() else "epoch"
 
 
 def minimizing(study: optuna.Study) -> bool | None:

@@ -33,11 +33,11 @@ def render(title: str, status: StudyStatus, problem: str | None = None) -> Rende
 
     parts: list[Any] = [Text(title, style="bold"), Text(status.headline())]
     if status.running:
-        table = Table("running", "epochs", "latest", "time", "values")
+        table = Table("running", "done", "latest", "time", "values")
         for trial in sorted(status.running, key=lambda r: r.number):
             latest = "" if trial.latest is None else f"{trial.latest:.4g}"
             table.add_row(
-                str(trial.number), str(trial.epochs), latest, duration(trial.seconds), trial.params
+                str(trial.number), trial.progress, latest, duration(trial.seconds), trial.params
             )
         parts.append(table)
     elif status.leaders:  # nothing runs: the study as it ended (or paused)
