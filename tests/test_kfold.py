@@ -168,3 +168,55 @@ def _first_trial_lr(sweep: Path) -> float:
     (name,) = optuna.get_all_study_names(storage)
     trials = optuna.load_study(study_name=name, storage=storage).get_trials()
     return float(min(trials, key=lambda t: t.number).params["optimizer.lr"])
+
+
+def test_a_killed_kfold_run_resumes_keeping_its_finished_folds(tmp_path: Path) -> None:
+    """SIGKILL while fold 1 trains; ``lightning-args resume PARENT`` keeps fold 0 as it was,
+    continues fold 1 from its last.ckpt, trains fold 2, and ends as an uninterrupted run."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import REPO, start_app, tree_digest
+
+    args = ("+cv=kfold", "cv.folds=3", "trainer.max_epochs=12", "trainer.enable_progress_bar=false")
+    full = run_app(*args, f"hydra.run.dir={tmp_path / 'full'}", cwd=tmp_path)
+    assert full.returncode == 0, full.stderr[-3000:]
+    expected = read_record(tmp_path / "full")
+
+    run = tmp_path / "killed"
+    proc = start_app(
+        *args,
+        f"hydra.run.dir={run}",
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        nice=10,  # below this test's polling, which must see fold 1's saves in time
+    )
+    last = run / "folds" / "1" / "checkpoints" / "last.ckpt"
+    seen: set[int] = set()
+    deadline = time.time() + 240
+    while len(seen) < 3 and time.time() < deadline and proc.poll() is None:
+        if last.exists():
+            seen.add(last.stat().st_mtime_ns)
+        time.sleep(0.005)
+    assert proc.poll() is None, "the k-fold run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=120)
+    assert read_record(run)["status"] == "running"  # what a SIGKILL leaves
+    assert read_record(run / "folds" / "1")["status"] == "running"
+    assert not (run / "folds" / "2").exists()
+    fold0 = tree_digest(run / "folds" / "0")
+
+    resumed = cli("resume", str(run), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    record = read_record(run)
+    assert record["status"] == "completed"
+    assert tree_digest(run / "folds" / "0") == fold0  # the finished fold, untouched
+    (history,) = read_record(run / "folds" / "1")["resumes"]
+    assert history["checkpoint"] == "checkpoints/last.ckpt"
+    assert record["resumes"]  # the parent says it was continued
+    for got, want in zip(record["cv"]["folds"], expected["cv"]["folds"], strict=True):
+        assert (got["status"], got["metrics"]) == (want["status"], want["metrics"])  # exact
+    assert record["cv"]["mean"] == expected["cv"]["mean"]
+    assert record["objective"] == expected["objective"]

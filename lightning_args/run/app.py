@@ -143,6 +143,8 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
     cv = cv_of(cfg)
     try:
         if cv is not None and cv.fold is None:
+            if resumed is not None:  # one process: no ranks to wait for (the folds have theirs)
+                resumed()
             value = run_folds(cfg, run_dir, record, train)
         else:
             value = _fit_and_test(cfg, seed, record, ckpt_path, resumed)

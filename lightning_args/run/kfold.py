@@ -26,7 +26,7 @@ from lightning_args._util.atomic import atomic_write
 from lightning_args.config.cv import CVConfig
 from lightning_args.errors import ConfigValueError
 from lightning_args.modules.folds import check_settings
-from lightning_args.run.record import RunRecord, RunStatus
+from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus
 
 _log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def run_folds(
     reporter = _FoldReporter.in_a_sweep(cfg)
     for index in range(fold_count(cv)):
         fold_dir = run_dir / FOLDS / str(index)
-        values.append(train(_fold_config(cfg, fold_dir, index)))
+        kept = _finished(fold_dir)
+        values.append(kept if kept is not None else train(_fold_config(cfg, fold_dir, index)))
         if record is not None:
             record.cv = aggregate(run_dir, cv)
             _summarize(record, record.cv, cfg)
@@ -126,16 +127,42 @@ class _FoldReporter:
             )
 
 
+def _finished(fold_dir: Path) -> Objective | None:
+    """The objective of the fold in ``fold_dir`` if it completed (a resumed k-fold run keeps it,
+    untouched); ``None`` for a fold still to train or to continue."""
+    if not (fold_dir / RECORD_NAME).is_file():
+        return None
+    record = RunRecord.read(fold_dir)
+    value = record.objective.get("value")
+    if record.status != RunStatus.COMPLETED or not isinstance(value, int | float):
+        return None
+    also = record.objective.get("also")
+    if isinstance(also, dict) and also:
+        return (float(value), *(float(v) for v in also.values()))
+    return float(value)
+
+
 def _fold_config(cfg: DictConfig, fold_dir: Path, index: int) -> DictConfig:
     """Fold ``index``'s config: the parent's, in ``fold_dir``, with ``cv.fold`` set; written to
     ``fold_dir/.hydra/config.yaml`` as Hydra writes a run's, so the fold loads and resumes as
-    any run does."""
+    any run does. A fold that a killed k-fold run left unfinished continues from its
+    ``last.ckpt`` (its ``metrics.csv`` trimmed to that point, as ``resume`` does)."""
     fold = copy.deepcopy(cfg)  # interpolations kept: ${paths.run_dir} follows the fold
+    last = fold_dir / "checkpoints" / "last.ckpt"
+    continuing = (fold_dir / RECORD_NAME).is_file() and last.is_file()
     with open_dict(fold):
         fold.paths.run_dir = str(fold_dir)
         fold.cv.fold = index
-    (fold_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-    atomic_write(fold_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(fold))
+        fold.ckpt_path = str(last) if continuing else None
+    if continuing:
+        from lightning_args.loggers import trim_metrics
+        from lightning_args.run.checkpoint import read_checkpoint
+
+        trim_metrics(fold_dir / "metrics.csv", int(read_checkpoint(last, "cpu")["global_step"]))
+    config = fold_dir / ".hydra" / "config.yaml"
+    if not config.is_file():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(config, OmegaConf.to_yaml(fold))
     return fold
 
 

@@ -55,6 +55,8 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> Objective:
 
 def _resume(root: Path, overrides: Sequence[str]) -> Objective:
     record = record_of(root)
+    if record.cv:
+        return _resume_kfold(root, overrides, record)
     last = last_checkpoint(
         root, "nothing to resume from (was the checkpoint callback off?). Fix: start a new run"
     )
@@ -69,6 +71,55 @@ def _resume(root: Path, overrides: Sequence[str]) -> Objective:
 
     trim_metrics(root / "metrics.csv", step)
     return train(cfg)
+
+
+def _resume_kfold(root: Path, overrides: Sequence[str], record: RunRecord) -> Objective:
+    """Continue the k-fold run in ``root``: finished folds are kept as they are, the unfinished
+    one continues from its ``last.ckpt``, the others train (:mod:`lightning_args.run.kfold`).
+
+    The k-fold run's config is its first fold's ``.hydra/config.yaml`` with the fold unset,
+    judged by the trust policy and confined to ``root`` before anything is built.
+    """
+    from lightning_args.run.confine import confine
+    from lightning_args.run.kfold import FOLDS
+    from lightning_args.run.trust import check_trusted
+
+    if overrides:
+        raise ConfigValueError(
+            f"{root.name} is a k-fold run: it resumes with the config its folds ran with, and "
+            f"takes no overrides ({' '.join(overrides)}). Fix: lightning-args resume {root}"
+        )
+    if record.status == RunStatus.COMPLETED:
+        raise UsageError(f"{root.name} completed every fold: nothing to resume")
+    folds = sorted((p for p in (root / FOLDS).glob("*") if p.name.isdigit()), key=_number)
+    lasts = [p / "checkpoints" / "last.ckpt" for p in folds]
+    started = [inside(last, root, "a fold's last checkpoint") for last in lasts if last.is_file()]
+    source = root / FOLDS / "0" / ".hydra" / "config.yaml"
+    if not started or not source.is_file():
+        raise CheckpointError(
+            f"{root} has no fold with a checkpoints/last.ckpt: nothing to resume from. Fix: "
+            "start a new run"
+        )
+    cfg = OmegaConf.load(inside(source, root, "the first fold's config"))
+    if not isinstance(cfg, DictConfig):
+        raise CheckpointError(f"{source} holds no config mapping. Fix: start a new run")
+    OmegaConf.update(cfg, "paths.run_dir", str(root), merge=False)
+    OmegaConf.update(cfg, "cv.fold", None, merge=False)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    if not isinstance(resolved, dict):
+        raise CheckpointError(f"{source} holds no config mapping. Fix: start a new run")
+    what = f"config {str(source)!r}"
+    check_trusted(resolved, what)
+    confine({str(k): v for k, v in resolved.items()}, root, what)
+    # The folds' configs keep their interpolations (${paths.run_dir} follows each fold): the
+    # checks above judged what they resolve to here. The parent continues from its last fold.
+    cfg.ckpt_path = str(started[-1])
+    log_to(root)
+    return train(cfg)
+
+
+def _number(path: Path) -> int:
+    return int(path.name)
 
 
 def record_of(root: Path) -> RunRecord:
