@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.helpers import cli, read_record, run_app, run_dirs
+from tests.test_sweep_app import trials
 
 pytestmark = pytest.mark.slow
 
@@ -97,14 +98,8 @@ def test_bad_cv_settings_are_one_message_before_anything_trains(
 
 def _folds_by_lr(sweep: Path) -> dict[float, list[tuple[str, int]]]:
     """Each trial's (state, folds reported), by its learning rate, in the trials' order."""
-    import optuna
-
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(sweep / "study.journal"))
-    )
-    (name,) = optuna.get_all_study_names(storage)
     out: dict[float, list[tuple[str, int]]] = {}
-    for trial in optuna.load_study(study_name=name, storage=storage).get_trials():
+    for trial in trials(sweep):
         lr = float(trial.params["optimizer.lr"])
         out.setdefault(lr, []).append((trial.state.name, len(trial.intermediate_values)))
     return out
@@ -151,23 +146,12 @@ def test_a_kfold_sweep_prunes_hopeless_trials_between_folds(
     # Every hopeless trial is stopped early (the first of the study has nothing to lose to),
     # and on average after fewer folds than the good trials run (a good trial worse than the
     # best may be stopped too: that is the pruner's job).
-    first = _first_trial_lr(sweep)
+    first = float(min(trials(sweep), key=lambda t: t.number).params["optimizer.lr"])
     stopped = hopeless[1:] if first == 0.000001 else hopeless
     assert all(state == "PRUNED" and folds < 3 for state, folds in stopped), by_lr
     mean = statistics.fmean
     assert mean(f for _, f in hopeless) < mean(f for _, f in good), by_lr
     assert " pruned after fold " in result.stdout + result.stderr
-
-
-def _first_trial_lr(sweep: Path) -> float:
-    import optuna
-
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(sweep / "study.journal"))
-    )
-    (name,) = optuna.get_all_study_names(storage)
-    trials = optuna.load_study(study_name=name, storage=storage).get_trials()
-    return float(min(trials, key=lambda t: t.number).params["optimizer.lr"])
 
 
 def test_a_killed_kfold_run_resumes_keeping_its_finished_folds(tmp_path: Path) -> None:
