@@ -12,11 +12,10 @@ import pytest
 import yaml
 
 from tests.helpers import cli, read_record, run_app, run_dirs
-from tests.test_sweep_app import trials
-
-pytestmark = pytest.mark.slow
+from tests.test_sweep_app import summary, trials
 
 
+@pytest.mark.slow
 def test_a_kfold_run_keeps_a_run_per_fold_and_its_record_aggregates_them(tmp_path: Path) -> None:
     result = run_app(
         "+cv=kfold",
@@ -65,6 +64,7 @@ def test_a_kfold_run_keeps_a_run_per_fold_and_its_record_aggregates_them(tmp_pat
     assert all("model=mlp" in r["choices"].split() for r in rows)  # the folds' are the parent's
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "said", "folds_made"),
     [
@@ -105,6 +105,7 @@ def _folds_by_lr(sweep: Path) -> dict[float, list[tuple[str, int]]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "pruner",
     [
@@ -152,8 +153,12 @@ def test_a_kfold_sweep_prunes_hopeless_trials_between_folds(
     mean = statistics.fmean
     assert mean(f for _, f in hopeless) < mean(f for _, f in good), by_lr
     assert " pruned after fold " in result.stdout + result.stderr
+    best = summary(sweep)["best"]
+    assert best["folds"]["n"] == 3  # its folds' spread, in summary.yaml
+    assert best["folds"]["mean"] == pytest.approx(best["value"])
 
 
+@pytest.mark.slow
 def test_a_killed_kfold_run_resumes_keeping_its_finished_folds(tmp_path: Path) -> None:
     """SIGKILL while fold 1 trains; ``lightning-args resume PARENT`` keeps fold 0 as it was,
     continues fold 1 from its last.ckpt, trains fold 2, and ends as an uninterrupted run."""
@@ -204,3 +209,40 @@ def test_a_killed_kfold_run_resumes_keeping_its_finished_folds(tmp_path: Path) -
         assert (got["status"], got["metrics"]) == (want["status"], want["metrics"])  # exact
     assert record["cv"]["mean"] == expected["cv"]["mean"]
     assert record["objective"] == expected["objective"]
+
+
+@pytest.mark.parametrize(
+    ("runner_up", "verdict"),
+    [([0.80, 0.88, 0.84], "within noise"), ([0.70, 0.71, 0.69], "beyond noise")],
+    ids=["close", "far"],
+)
+def test_a_kfold_sweeps_summary_gives_the_spread_of_the_best_and_the_runner_up(
+    runner_up: list[float], verdict: str
+) -> None:
+    """Whether the winner is within noise of the runner-up: their folds' means against their
+    combined standard error."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from lightning_args.sweep import report
+    from lightning_args.sweep.attrs import STEP_UNIT
+
+    study = optuna.create_study(direction="maximize")
+    for folds in ([0.84, 0.85, 0.86], runner_up):
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=statistics.fmean(folds),
+                params={"x": 0.5},
+                distributions={"x": FloatDistribution(0, 1)},
+                intermediate_values=dict(enumerate(folds)),
+                user_attrs={STEP_UNIT: "fold"},
+            )
+        )
+    summary = report.summarize(study)
+    assert summary["best"]["folds"]["n"] == 3
+    assert summary["best"]["folds"]["std"] == pytest.approx(statistics.stdev([0.84, 0.85, 0.86]))
+    assert summary["runner_up"]["number"] == 1
+    lines = report.describe(summary)
+    assert "Best: trial 0, value 0.85 +- 0.01 (std over 3 folds)" in lines
+    assert f"Runner-up: trial 1, value {statistics.fmean(runner_up):.6g}" in lines
+    assert verdict in lines

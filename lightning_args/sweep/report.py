@@ -1,15 +1,18 @@
 """A study's results in its sweep directory: ``summary.yaml`` and PNG plots.
 
-The summary holds what a user acts on: the best value and its overrides (ready to paste), the
-counts by state, the failed trials with their errors, and for a multi-objective study the Pareto
-front. Interrupted trials (their values ran again) and duplicates (closed without running: their
-values repeated an earlier trial's) are counted apart from the states.
+The summary holds what a user acts on: the best value and its overrides (ready to paste; in a
+k-fold sweep also its folds' mean +- std, and the runner-up's, saying whether the two are within
+noise), the counts by state, the failed trials with their errors, and for a multi-objective
+study the Pareto front. Interrupted trials (their values ran again) and duplicates (closed
+without running: their values repeated an earlier trial's) are counted apart from the states.
 ``optimization_results.yaml`` repeats the best result in ``hydra-optuna-sweeper``'s form.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import statistics
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +29,7 @@ from lightning_args.sweep.attrs import (
     ERROR,
     INTERRUPTED,
     OVERRIDES,
+    STEP_UNIT,
     WARM_START_REPORT,
 )
 
@@ -61,6 +65,9 @@ def summarize(study: optuna.Study) -> dict[str, Any]:
     if len(infeasible) < len(complete) and len(directions) == 1:
         best = study.best_trial
         summary["best"] = _trial(best)
+        runner_up = _runner_up(study, best, [t for t in complete if t not in infeasible])
+        if "folds" in summary["best"] and runner_up is not None:
+            summary["runner_up"] = _trial(runner_up)
     elif len(infeasible) < len(complete):
         summary["pareto_front"] = [_trial(t) for t in study.best_trials]
     summary["failed"] = [
@@ -114,8 +121,15 @@ def describe(summary: dict[str, Any]) -> str:
     if "best" in summary:
         best = summary["best"]
         feasible = ", the best feasible" if "infeasible" in summary else ""
-        lines.append(f"  Best: trial {best['number']}, value {best['value']:.6g}{feasible}")
+        spread = _spread(best)
+        lines.append(f"  Best: trial {best['number']}, value {best['value']:.6g}{spread}{feasible}")
         lines.append(f"  Overrides: {' '.join(best['overrides'])}")
+        runner_up = summary.get("runner_up")
+        if runner_up:
+            lines.append(
+                f"  Runner-up: trial {runner_up['number']}, value {runner_up['value']:.6g}"
+                f"{_spread(runner_up)}{_noise(best, runner_up)}"
+            )
     for trial in summary.get("pareto_front", []):
         lines.append(f"  Pareto: trial {trial['number']}, values {trial['values']}")
     for failed in summary["failed"]:
@@ -198,7 +212,43 @@ def _trial(trial: FrozenTrial) -> dict[str, Any]:
         out["values"] = [float(v) for v in trial.values]
     if trial.constraints:
         out["constraints"] = {k: float(v) for k, v in trial.constraints.items()}
+    scores = [float(v) for v in trial.intermediate_values.values()]
+    if trial.user_attrs.get(STEP_UNIT) == "fold" and scores:  # a k-fold trial: its spread
+        std = statistics.stdev(scores) if len(scores) > 1 else 0.0
+        out["folds"] = {
+            "n": len(scores),
+            "mean": statistics.fmean(scores),
+            "std": std,
+            "sem": std / math.sqrt(len(scores)),
+        }
     return out
+
+
+def _runner_up(
+    study: optuna.Study, best: FrozenTrial, feasible: list[FrozenTrial]
+) -> FrozenTrial | None:
+    """The second best feasible completed trial of a single-objective study."""
+    others = [t for t in feasible if t.number != best.number and t.value is not None]
+    if not others:
+        return None
+    pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
+    return pick(others, key=lambda t: float(t.value or 0.0))
+
+
+def _noise(best: dict[str, Any], runner_up: dict[str, Any]) -> str:
+    """Whether the runner-up is within noise of the best: their fold means differ by less
+    than their combined standard error."""
+    a, b = best["folds"], runner_up.get("folds")
+    if not b:
+        return ""
+    gap, error = abs(a["mean"] - b["mean"]), math.hypot(a["sem"], b["sem"])
+    verdict = "within noise" if gap < error else "beyond noise"
+    return f": {verdict} of the best (gap {gap:.4g}, combined standard error {error:.4g})"
+
+
+def _spread(trial: dict[str, Any]) -> str:
+    folds = trial.get("folds")
+    return f" +- {folds['std']:.4g} (std over {folds['n']} folds)" if folds else ""
 
 
 def _plain(value: Any) -> Any:
