@@ -62,6 +62,11 @@ def test_a_kfold_run_keeps_a_run_per_fold_and_its_record_aggregates_them(tmp_pat
     rows = json.loads(cli("runs", "--folds", "--format", "json", cwd=tmp_path).stdout)
     assert len(rows) == 4
     assert all("model=mlp" in r["choices"].split() for r in rows)  # the folds' are the parent's
+    shown = cli("show", str(parent), cwd=tmp_path).stdout
+    assert "# folds (a k-fold run" in shown
+    for index, value in enumerate(objectives):
+        assert f"folds/{index}  completed  {value:.6g}" in shown
+    assert f"val/acc: {objective['value']:.6g} +- {objective['std']:.4g}" in shown
 
 
 @pytest.mark.slow

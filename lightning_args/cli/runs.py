@@ -176,11 +176,31 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"\n# interrupted: its writer is gone. Continue it: lightning-args resume {run.path}")
     print("\n# config (.hydra/config.yaml)")
     print(config.rstrip())
+    if run.record is not None and run.is_kfold:
+        _show_folds(run.record.cv, run.record.objective)
+        return 0  # its checkpoints are its folds'
     checkpoints = sorted((run.path / "checkpoints").glob("*.ckpt"))
     print("\n# checkpoints")
     for path in checkpoints:
         print(f"{path.name}  {path.stat().st_size / 1e6:.1f} MB")
     return 0
+
+
+def _show_folds(cv: dict[str, Any], objective: dict[str, Any]) -> None:
+    """A k-fold run's folds, a line each, and its mean objective with its spread."""
+    print("\n# folds (a k-fold run: each fold is a run of its own, with its checkpoints)")
+    folds = cv.get("folds")
+    for fold in folds if isinstance(folds, list) else []:
+        if isinstance(fold, dict):
+            value = fold.get("objective")
+            shown = f"{value:.6g}" if isinstance(value, int | float) else "-"
+            print(f"{fold.get('run')}  {fold.get('status') or 'not started'}  {shown}")
+    value, std = objective.get("value"), objective.get("std")
+    if isinstance(value, int | float) and isinstance(std, int | float):
+        print(
+            f"{objective.get('metric')}: {value:.6g} +- {std:.4g} "
+            f"(mean and std over {objective.get('folds')} folds)"
+        )
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
