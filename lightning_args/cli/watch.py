@@ -62,6 +62,7 @@ class _Watch:
         self.directory = directory
         self.started = time.time()
         self.trials: list[FrozenTrial] = []
+        self.last_end = 0.0  # when the last trial read so far ended (unix time)
         self._said: set[int] | None = None  # trials already ended when the watch began
 
     def read(self, *, ended: bool = False) -> StudyStatus:
@@ -76,12 +77,13 @@ class _Watch:
             self.started = min(starts, default=self.started)
         total = self.study.user_attrs.get(N_TRIALS)
         ends = [t.datetime_complete.timestamp() for t in self.trials if t.datetime_complete]
+        self.last_end = max(ends, default=0.0)
         return status_of(
             self.trials,
             total=total if isinstance(total, int) and total >= 1 else None,
             minimize=minimizing(self.study),
             started=self.started,
-            now=max(ends, default=self.started) if ended else time.time(),
+            now=max(self.last_end, self.started) if ended else time.time(),
         )
 
     def newly_ended(self) -> list[FrozenTrial]:
@@ -104,8 +106,7 @@ class _Watch:
         if status.running:
             return False
         summary = self.directory / SUMMARY
-        ends = [t.datetime_complete.timestamp() for t in self.trials if t.datetime_complete]
-        return summary.is_file() and summary.stat().st_mtime >= max(ends, default=0.0)
+        return summary.is_file() and summary.stat().st_mtime >= self.last_end
 
     def line(self, trial: FrozenTrial, status: StudyStatus) -> str:
         from lightning_args.sweep.status import ended_line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import lightning.pytorch as pl
@@ -83,11 +84,13 @@ class DigitsDataModule(pl.LightningDataModule):
         self.splits = cached(self._prepare, key=key, cache_dir=self.cache_dir, name="digits")
 
     def _prepare(self) -> dict[str, Split]:
-        images, labels, parts = self._parts()
+        images, labels, parts = self._parts
         return self._normalized(images, labels, parts)
 
+    @functools.cached_property
     def _parts(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Raw images and labels, and the indices of the test, val and train splits."""
+        """Raw images and labels, and the indices of the test, val and train splits (read once:
+        a fold run asks for them twice, through fold_samples and use_fold)."""
         from sklearn.datasets import load_digits
 
         digits = load_digits()
@@ -124,14 +127,14 @@ class DigitsDataModule(pl.LightningDataModule):
     def fold_samples(self) -> FoldSamples:
         """The training and validation splits together (the test split stays out), labelled
         ``label``."""
-        _, labels, parts = self._parts()
+        _, labels, parts = self._parts
         pool = self._pool(parts)
         return FoldSamples(len(pool), {"label": labels[pool].tolist()})
 
     def use_fold(self, train: Sequence[int], val: Sequence[int]) -> None:
         """Train on ``train`` and validate on ``val`` (positions in :meth:`fold_samples`),
         scaled with the fold's own training images; the test split is the usual one."""
-        images, labels, parts = self._parts()
+        images, labels, parts = self._parts
         pool = self._pool(parts)
         fold = {
             "test": parts["test"],

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lightning_args._util.atomic import atomic_write
+from lightning_args._util.stats import Spread
 from lightning_args.config.cv import CVConfig
 from lightning_args.errors import ConfigValueError
 from lightning_args.modules.folds import check_settings
@@ -188,12 +188,13 @@ def aggregate(run_dir: Path, cv: CVConfig) -> dict[str, Any]:
     objectives = [f["objective"] for f in done if isinstance(f.get("objective"), int | float)]
     if objectives:
         columns["objective"] = [float(v) for v in objectives]
+    spreads = {name: Spread.of(v) for name, v in columns.items()}
     return {
         "folds": folds,
         "completed": len(done),
-        "mean": {name: statistics.fmean(v) for name, v in columns.items()},
-        "std": {name: _std(v) for name, v in columns.items()},
-        "sem": {name: _std(v) / math.sqrt(len(v)) for name, v in columns.items()},
+        "mean": {name: s.mean for name, s in spreads.items()},
+        "std": {name: s.std for name, s in spreads.items()},
+        "sem": {name: s.sem for name, s in spreads.items()},
     }
 
 
@@ -210,11 +211,6 @@ def _summarize(record: RunRecord, folds: dict[str, Any], cfg: DictConfig) -> Non
             "sem": sem["objective"],
             "folds": folds["completed"],
         }
-
-
-def _std(values: Sequence[float]) -> float:
-    """The sample standard deviation (0 for one value)."""
-    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def _mean_objective(values: Sequence[Objective]) -> Objective:

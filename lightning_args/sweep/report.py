@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import math
-import statistics
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from lightning_args._util.atomic import atomic_write
+from lightning_args._util.stats import Spread
 from lightning_args.sweep.attrs import (
     DUPLICATE,
     ERROR,
@@ -214,13 +215,7 @@ def _trial(trial: FrozenTrial) -> dict[str, Any]:
         out["constraints"] = {k: float(v) for k, v in trial.constraints.items()}
     scores = [float(v) for v in trial.intermediate_values.values()]
     if trial.user_attrs.get(STEP_UNIT) == "fold" and scores:  # a k-fold trial: its spread
-        std = statistics.stdev(scores) if len(scores) > 1 else 0.0
-        out["folds"] = {
-            "n": len(scores),
-            "mean": statistics.fmean(scores),
-            "std": std,
-            "sem": std / math.sqrt(len(scores)),
-        }
+        out["folds"] = asdict(Spread.of(scores))
     return out
 
 

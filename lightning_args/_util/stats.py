@@ -1,0 +1,31 @@
+"""Mean, spread and standard error of a few values (a k-fold run's folds)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The mean of ``n`` values, their sample standard deviation and the mean's standard error.
+
+    Example:
+        >>> s = Spread.of([1.0, 2.0, 3.0])
+        >>> s.n, s.mean, s.std, round(s.sem, 4)
+        (3, 2.0, 1.0, 0.5774)
+        >>> Spread.of([0.5]).std  # one value: no spread
+        0.0
+    """
+
+    n: int
+    mean: float
+    std: float
+    sem: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        return cls(len(values), statistics.fmean(values), std, std / math.sqrt(len(values)))
