@@ -328,3 +328,27 @@ def test_watch_follows_a_sweep_in_another_process_and_never_writes(tmp_path: Pat
     missing = cli("watch", str(tmp_path / "nowhere"), timeout=120)
     assert missing.returncode == 2
     assert "holds no study.journal" in missing.stderr
+
+
+def test_watch_leaves_a_journal_being_written_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sweeper may be half-way through appending a record when ``watch`` reads: opened
+    read-only, the journal is read as it is. (The sweepers' own opening repairs a torn last
+    record, which here would cut the writer's record short: by hand, watch opening the storage
+    as sweepers do truncates this journal and leaves a ``.torn-`` copy.)"""
+    from lightning_args.cli import main
+    from lightning_args.sweep.attrs import N_TRIALS
+    from lightning_args.sweep.storage import open_storage
+
+    journal = tmp_path / "study.journal"
+    study = optuna.create_study(study_name="s", storage=open_storage(str(journal)))
+    study.add_trial(create_trial(value=0.5, params={"x": 0.5}, distributions=X))
+    study.set_user_attr(N_TRIALS, 1)
+    with journal.open("ab") as file:
+        file.write(b'{"op_code": 5, "worker_id": "a-sweeper-wri')  # no line end yet
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir())
+
+    assert main(["watch", str(tmp_path)]) == 0
+    assert "1/1 done" in capsys.readouterr().out
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
