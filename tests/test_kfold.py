@@ -251,3 +251,35 @@ def test_a_kfold_sweeps_summary_gives_the_spread_of_the_best_and_the_runner_up(
     assert "Best: trial 0, value 0.85 +- 0.01 (std over 3 folds)" in lines
     assert f"Runner-up: trial 1, value {statistics.fmean(runner_up):.6g}" in lines
     assert verdict in lines
+
+
+def test_resuming_a_kfold_run_judges_its_folds_config_before_anything_is_built(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A k-fold run directory from a stranger: its first fold's config names a target that
+    runs a shell command; ``resume`` refuses it by name and nothing runs. (By hand, with the
+    trust check removed, the same directory gets past its config to reading the checkpoint.)"""
+    from lightning_args.cli import main
+
+    run = tmp_path / "kfold"
+    fold = run / "folds" / "0"
+    (fold / ".hydra").mkdir(parents=True)
+    (fold / "checkpoints").mkdir()
+    (fold / "checkpoints" / "last.ckpt").write_bytes(b"not read before the config is judged")
+    (run / "run.json").write_text(
+        json.dumps({"id": "kfold", "status": "interrupted", "cv": {"folds": []}})
+    )
+    pwned = tmp_path / "pwned"
+    (fold / ".hydra" / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "model": {"_target_": "os.system", "command": f"touch {pwned}"},
+                "paths": {"run_dir": str(fold)},
+                "cv": {"folds": 2, "fold": 0},
+            }
+        )
+    )
+    assert main(["resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "os.system" in err
+    assert not pwned.exists()
