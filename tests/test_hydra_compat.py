@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -102,12 +102,63 @@ def test_the_launchers_log_each_job_on_their_modules_logger(module: str) -> None
 
 def test_the_installed_versions_are_the_ones_checked_on() -> None:
     """Fails on an upgrade until the internals above are read again on it."""
+    from importlib.metadata import version
+
     import hydra
     import omegaconf
 
-    installed = {"hydra-core": hydra.__version__, "omegaconf": omegaconf.__version__}
+    installed = {
+        "hydra-core": hydra.__version__,
+        "omegaconf": omegaconf.__version__,
+        "hydra-submitit-launcher": version("hydra-submitit-launcher"),
+    }
     assert installed == compat.CHECKED_ON
     assert omegaconf.__version__ == oc_compat.CHECKED_ON
+
+
+class _Recorder:
+    """Stands for ``submitit.AutoExecutor``: keeps what it is made and set up with."""
+
+    made: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.made.append({"init": kwargs})
+
+    def update_parameters(self, **kwargs: Any) -> None:
+        self.made[-1]["parameters"] = kwargs
+
+    def map_array(self, *args: Any) -> list[Any]:
+        return []  # nothing is submitted
+
+
+@pytest.mark.parametrize("launcher", ["slurm", "submitit_local"])
+def test_a_fold_job_asks_for_what_the_submitit_launcher_asks_for(
+    launcher: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """:func:`compat.submitit_executor` against hydra-submitit-launcher's own ``launch``, on the
+    project's launcher config: the same executor, the same parameters (the folder aside)."""
+    import submitit
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from lightning_args.config.store import register
+    from tests.helpers import REPO
+
+    register()
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", [f"launcher={launcher}"], return_hydra_config=True)
+    node = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert isinstance(node, dict)
+    monkeypatch.setattr(submitit, "AutoExecutor", _Recorder)
+    _Recorder.made.clear()
+    theirs = instantiate(node)
+    theirs.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    theirs.launch([[]], 0)
+    compat.submitit_executor({str(k): v for k, v in node.items()}, "ours")
+    want, got = _Recorder.made
+    assert got["init"] == {**want["init"], "folder": "ours"}
+    assert got["parameters"] == want["parameters"]
+    assert got["init"]["cluster"] == ("slurm" if launcher == "slurm" else "local")
 
 
 def test_a_failed_jobs_error_is_read_without_raising_it() -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from omegaconf import DictConfig, OmegaConf
 
+from lightning_args.errors import ConfigValueError, JobError
 from tests.helpers import cli, read_record, run_app, run_dirs
 from tests.test_sweep_app import summary, trials
 
@@ -77,14 +79,12 @@ def test_a_kfold_run_keeps_a_run_per_fold_and_its_record_aggregates_them(tmp_pat
         (("cv.stratify=label", "cv.groups=label"), "not supported", False),
         (("cv.stratify=labl",), "cv.stratify='labl': the DataModule's fold_samples()", True),
         (("cv.folds=5000",), "cv.folds=5000 is more than the 1438 samples", True),
-        (("cv.parallel=true",), "cv.parallel=true is not built yet", False),
     ],
     ids=[
         "one-fold",
         "stratified-and-grouped",
         "unknown-key",
         "more-folds-than-samples",
-        "parallel-not-yet",
     ],
 )
 def test_bad_cv_settings_are_one_message_before_anything_trains(
@@ -101,6 +101,99 @@ def test_bad_cv_settings_are_one_message_before_anything_trains(
     assert not list(folds.rglob("*.ckpt"))  # nothing trained
 
 
+def _pids(parent: Path) -> tuple[int, dict[str, int]]:
+    """The pid of the process that wrote the k-fold run's record, and each fold's and refit's."""
+    parts = [*sorted(parent.glob("folds/*")), parent / "refit"]
+    return read_record(parent)["pid"], {p.name: read_record(p)["pid"] for p in parts}
+
+
+@pytest.mark.slow
+def test_parallel_folds_train_in_worker_processes_and_end_as_one_after_another(
+    tmp_path: Path,
+) -> None:
+    """``cv.parallel=true``: the folds and the refit train at once, in joblib's worker processes
+    (``hydra.launcher.n_jobs`` of them), and end with the values of the same run trained one
+    after another. The control: without it, every fold trains in the k-fold run's own process."""
+    args = ("+cv=kfold", "cv.folds=3", "cv.refit=true", "trainer.max_epochs=2")
+    args += ("trainer.enable_progress_bar=false",)
+    runs = {}
+    for name, extra in (
+        ("one-by-one", ()),
+        ("parallel", ("cv.parallel=true", "launcher=joblib", "hydra.launcher.n_jobs=2")),
+    ):
+        result = run_app(*args, *extra, f"hydra.run.dir={tmp_path / name}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[name] = read_record(tmp_path / name)
+        assert runs[name]["status"] == "completed"
+
+    parent, parts = _pids(tmp_path / "one-by-one")
+    assert set(parts.values()) == {parent}  # the control: one process trained everything
+    parent, parts = _pids(tmp_path / "parallel")
+    assert parent not in parts.values()
+    assert len(set(parts.values())) == 2  # hydra.launcher.n_jobs=2 workers shared 4 jobs
+    log = (tmp_path / "parallel" / "train.log").read_text()
+    assert "Training folds 0, 1, 2, the refit at once, in 2 worker processes" in log
+    for part in ("folds/0", "folds/1", "folds/2", "refit"):
+        own = (tmp_path / "parallel" / part / "train.log").read_text()
+        assert "Params" in own  # Lightning's model summary: the worker's output, in its log
+        assert "could not find the monitored key" not in own  # the refit validates on nothing
+    one, parallel = runs["one-by-one"], runs["parallel"]
+    for got, want in zip(parallel["cv"]["folds"], one["cv"]["folds"], strict=True):
+        assert got["objective"] == pytest.approx(want["objective"], abs=1e-3)
+    assert parallel["objective"]["value"] == pytest.approx(one["objective"]["value"], abs=1e-3)
+
+    refit = parallel["cv"]["refit"]
+    assert (refit["run"], refit["status"]) == ("refit", "completed")
+    own = read_record(tmp_path / "parallel" / "refit")
+    assert own["objective"]["value"] is None  # nothing validated: no objective is claimed
+    assert own["checkpoints"]["best"] == own["checkpoints"]["last"] == "checkpoints/last.ckpt"
+    assert refit["metrics"]["test/acc"] == own["metrics"]["test/acc"] > 0.5
+    assert not any(name.startswith("val/") for name in own["metrics"])
+    assert refit["metrics"]["test/acc"] == pytest.approx(
+        one["cv"]["refit"]["metrics"]["test/acc"], abs=1e-3
+    )
+    shown = cli("show", str(tmp_path / "parallel"), cwd=tmp_path).stdout
+    assert f"refit  completed  test/acc={own['metrics']['test/acc']:.6g}" in shown
+    rows = json.loads(cli("runs", str(tmp_path), "--format", "json", cwd=tmp_path).stdout)
+    assert len(rows) == 2  # the two k-fold runs; --folds lists their folds and refits too
+    rows = json.loads(cli("runs", str(tmp_path), "--folds", "--format", "json").stdout)
+    assert len(rows) == 10
+
+
+def _fail_on_fold_one(cfg: DictConfig) -> float:
+    if cfg.cv.fold == 1:
+        raise ConfigValueError("optimizer.lr=-1: expected a positive learning rate")
+    print(f"fold {cfg.cv.fold} trains")
+    return float(cfg.cv.fold)
+
+
+@pytest.mark.slow
+def test_a_failed_parallel_fold_is_named_and_the_others_train_to_their_end(
+    tmp_path: Path,
+) -> None:
+    from lightning_args.run.fold_jobs import FoldJob, FoldResult, train_in_parallel
+
+    jobs = [
+        FoldJob(
+            OmegaConf.create(
+                {"cv": {"fold": k}, "paths": {"run_dir": str(tmp_path / f"folds/{k}")}}
+            ),
+            _fail_on_fold_one,
+            "train.log",
+        )
+        for k in range(3)
+    ]
+    ended: list[FoldResult] = []
+    with pytest.raises(JobError) as raised:
+        train_in_parallel(jobs, tmp_path, ended.append)
+    assert str(raised.value).startswith(
+        "1 of 3 jobs failed: fold 1: optimizer.lr=-1: expected a positive learning rate (its "
+        "log: folds/1/train.log). The others are kept."
+    )
+    assert sorted((r.fold, r.value) for r in ended) == [(0, 0.0), (1, None), (2, 2.0)]
+    assert "fold 2 trains" in (tmp_path / "folds" / "2" / "train.log").read_text()
+
+
 def _folds_by_lr(sweep: Path) -> dict[float, list[tuple[str, int]]]:
     """Each trial's (state, folds reported), by its learning rate, in the trials' order."""
     out: dict[float, list[tuple[str, int]]] = {}
@@ -115,7 +208,8 @@ def _folds_by_lr(sweep: Path) -> dict[float, list[tuple[str, int]]]:
     "pruner",
     [
         ("hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_warmup_steps=0",
-         "hydra.sweeper.pruner.n_startup_trials=1"),
+         "hydra.sweeper.pruner.n_startup_trials=1",
+         "cv.parallel=true"),  # a trial's folds still train one by one, in the trial's job
         ("hydra/sweeper/pruner=wilcoxon", "hydra.sweeper.pruner.p_threshold=0.3"),
         ("hydra/sweeper/pruner=none",),
     ],
@@ -142,6 +236,10 @@ def test_a_kfold_sweep_prunes_hopeless_trials_between_folds(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "sweeps").iterdir()
+    if "cv.parallel=true" in pruner:
+        for trial in {p.parents[2] for p in tmp_path.rglob("folds/0/run.json")}:
+            parent = read_record(trial)["pid"]
+            assert {read_record(f)["pid"] for f in trial.glob("folds/*")} == {parent}
     by_lr = _folds_by_lr(sweep)
     good, hopeless = by_lr[0.01], by_lr[0.000001]
     assert len(hopeless) >= 2, by_lr

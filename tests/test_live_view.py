@@ -17,8 +17,9 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from hydra_plugins.lightning_args_optuna._console import ShortLaunchLines, output_into
+from hydra_plugins.lightning_args_optuna._console import ShortLaunchLines
 from lightning_args._compat.hydra import JOB_LINE, LAUNCHER_LOGGERS
+from lightning_args._util.output import output_into
 from lightning_args.sweep.attrs import DUPLICATE, ERROR, INTERRUPTED
 from lightning_args.sweep.status import StudyStatus, ended_line, status_of
 from lightning_args.sweep.view import LiveView

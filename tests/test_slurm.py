@@ -88,6 +88,27 @@ def test_the_issue_command_trains_both_models(tmp_path: Path) -> None:
         assert record["objective"]["value"] > 0.5
 
 
+def test_a_kfold_run_with_parallel_folds_runs_them_as_a_slurm_job_array(tmp_path: Path) -> None:
+    """``python train.py +cv=kfold cv.parallel=true launcher=slurm`` (a single run, no ``-m``):
+    each fold is a task of one job array, asking for what ``hydra.launcher`` says."""
+    run = tmp_path / "kfold"
+    result = run_app(
+        *SLURM, *QUIET, "+cv=kfold", "cv.folds=2", "cv.parallel=true", "trainer.max_epochs=1",
+        f"hydra.run.dir={run}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    job = array_id(run)  # submitit's files are in the k-fold run's directory
+    assert sorted(sacct(job)) == [(f"{job}_{i}", "COMPLETED") for i in range(2)]
+    parent = read_record(run)
+    assert (parent["status"], parent["objective"]["folds"]) == ("completed", 2)
+    for index in range(2):
+        fold = read_record(run / "folds" / str(index))
+        assert fold["status"] == "completed"
+        assert fold["pid"] != parent["pid"]
+        assert "Run completed" in (run / "folds" / str(index) / "train.log").read_text()
+    assert f"as slurm jobs {job}_0, {job}_1" in (run / "train.log").read_text()
+
+
 def test_ddp_runs_as_two_slurm_tasks_with_one_run_directory_and_survives_preemption(
     tmp_path: Path,
 ) -> None:

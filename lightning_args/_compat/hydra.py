@@ -36,6 +36,12 @@ future Hydra), which costs only the improvement, never correctness.
   at the start of every job (``hydra.core.singleton.Singleton.set_state``), which drops the
   worker's ``Plugins`` instance and makes a new one: a scan that imports, and executes again,
   every ``hydra_plugins`` module, whose configs are stored again (0.1 s of every trial here).
+- :func:`submitit_executor`: how hydra-submitit-launcher 1.2.0 turns its config into a submitit
+  executor (``BaseSubmititLauncher.launch``): ``max_num_timeout`` goes to the executor's
+  constructor as ``<cluster>_max_num_timeout``, the keys of ``BaseQueueConf`` go to
+  ``update_parameters`` as they are, every other key prefixed with ``<cluster>_``; the cluster
+  is the launcher class's ``_EXECUTOR`` (``slurm`` or ``local``). A k-fold run with
+  ``cv.parallel=true`` submits its folds the same way (:mod:`lightning_args.run.fold_jobs`).
 
 With :func:`friendly_errors`, the error boundary: a pre-flight refusal
 (:class:`~lightning_args.errors.PreflightFailed`, raised by a callback) is reported like any
@@ -64,7 +70,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 #: hydra-core and omegaconf versions the internals here were read on.
-CHECKED_ON = {"hydra-core": "1.3.8", "omegaconf": "2.3.1"}
+CHECKED_ON = {"hydra-core": "1.3.8", "omegaconf": "2.3.1", "hydra-submitit-launcher": "1.2.0"}
 
 HELP_FLAGS = ("--help", "-h", "--hydra-help")
 
@@ -79,6 +85,13 @@ LAUNCHER_LOGGERS = (
 )
 #: How the launchers above start a job's line.
 JOB_LINE = re.compile(r"^\t#\d+ : ")
+#: hydra-submitit-launcher's launcher classes (``hydra.launcher._target_``) by their cluster.
+SUBMITIT_LAUNCHERS = {
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": "slurm",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher": "local",
+}
+#: Hydra's joblib launcher (``hydra.launcher._target_``), whose ``n_jobs`` bounds the workers.
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 
 @contextmanager
@@ -368,3 +381,21 @@ def _fill_output_dir(cfg: Any) -> None:
     readonly = own_readonly_flag(cfg.hydra)
     HydraConfig.instance().set_config(cfg)  # for ${hydra:...}; it makes cfg.hydra read-only
     OmegaConf.set_readonly(cfg.hydra, readonly)  # as the caller had it (--cfg hydra edits it)
+
+
+def submitit_executor(launcher: dict[str, Any], folder: str) -> Any:
+    """The submitit executor that hydra-submitit-launcher would make from ``launcher`` (the
+    resolved ``hydra.launcher`` node of one of :data:`SUBMITIT_LAUNCHERS`), writing its files in
+    ``folder`` instead of ``submitit_folder``."""
+    import submitit
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from omegaconf import OmegaConf
+
+    cluster = SUBMITIT_LAUNCHERS[str(launcher["_target_"])]
+    params = {k: v for k, v in launcher.items() if k not in ("_target_", "submitit_folder")}
+    init = {f"{cluster}_{k}": params.pop(k) for k in ("max_num_timeout",) if k in params}
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster, **init)
+    queue = set(OmegaConf.structured(BaseQueueConf).keys())
+    named = {k if k in queue else f"{cluster}_{k}": v for k, v in params.items()}
+    executor.update_parameters(**named)
+    return executor

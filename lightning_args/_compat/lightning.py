@@ -175,10 +175,12 @@ def csv_experiment(logger: CSVLogger, make: Callable[[str], ExperimentWriter]) -
 # --- output -----------------------------------------------------------------------------------
 
 
-def quiet_lightning(*, continuing: bool = False) -> None:
+def quiet_lightning(*, continuing: bool = False, validating: bool = True) -> None:
     """Drop the lines of Lightning's output that a user cannot act on, and print the rest once.
 
     ``continuing``: the run goes on in its own directory (its checkpoints are already there).
+    ``validating=False``: a run that validates on nothing (a k-fold run's refit), whose
+    checkpoint callback never sees its monitored metric.
     """
     # lightning 2.6 on torch >= 2.13 warns about its own use of torch's pytree on every batch.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
@@ -191,6 +193,9 @@ def quiet_lightning(*, continuing: bool = False) -> None:
     )
     if continuing:
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not")
+    if not validating:
+        warnings.filterwarnings("ignore", message=r"`ModelCheckpoint\(monitor=.*could not find")
+        warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
     lightning_logger = logging.getLogger("lightning")
     if logging.getLogger().handlers:
         # `import lightning` gives its logger a console handler *and* lets records propagate to

@@ -15,7 +15,7 @@ from typing import Any
 from lightning_args._util.flat import flatten
 from lightning_args.cli._table import print_rows
 from lightning_args.errors import RecordError, UsageError
-from lightning_args.run.kfold import FOLDS
+from lightning_args.run.kfold import FOLDS, REFIT
 from lightning_args.run.ownership import holder
 from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus
 
@@ -42,11 +42,12 @@ class Run:
 
     def choices(self) -> dict[str, str]:
         """The config-group options the run used (``model=mlp``, ``model/encoder=cnn``...), as
-        Hydra recorded them in ``.hydra/hydra.yaml`` (a fold run: its k-fold run's); Hydra's
-        own groups left out."""
+        Hydra recorded them in ``.hydra/hydra.yaml`` (a fold or refit run: its k-fold run's);
+        Hydra's own groups left out."""
         path = self.path / ".hydra" / "hydra.yaml"
-        if not path.is_file() and self.path.parent.name == FOLDS:  # a k-fold run's fold
-            path = self.path.parent.parent / ".hydra" / "hydra.yaml"
+        parent = self.kfold_parent
+        if not path.is_file() and parent is not None:
+            path = parent / ".hydra" / "hydra.yaml"
         hydra = _mapping(path).get("hydra")
         runtime = hydra.get("runtime") if isinstance(hydra, dict) else None
         recorded = runtime.get("choices") if isinstance(runtime, dict) else None
@@ -79,6 +80,13 @@ class Run:
     @property
     def overrides(self) -> str:
         return " ".join(self.record.overrides) if self.record is not None else ""
+
+    @property
+    def kfold_parent(self) -> Path | None:
+        """The k-fold run this one would be a part of, by its place (``folds/<k>``, ``refit``)."""
+        if self.path.parent.name == FOLDS:
+            return self.path.parent.parent
+        return self.path.parent if self.path.name == REFIT else None
 
     @property
     def is_kfold(self) -> bool:
@@ -140,12 +148,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     where = [_split(item, "--where", "model.num_classes=10") for item in args.where]
     wanted = [_split(item, "--choice", "model=cnn") for item in args.choice]
     found = list(find_runs(root))
-    # A k-fold run is one row (its folds' mean and std); --folds lists each fold's run too.
+    # A k-fold run is one row (its folds' mean and std); --folds lists its folds' runs and its
+    # refit's too.
     parents = {r.path for r in found if r.is_kfold}
     runs = [
         (r, choices)
         for r in found
-        if args.folds or not (r.path.parent.name == FOLDS and r.path.parent.parent in parents)
+        if args.folds or r.kfold_parent not in parents
         if (args.status is None or r.status == args.status) and _matches(r, where)
         for choices in [_choices(r)]
         if all(choices.get(group) == option for group, option in wanted)
@@ -195,6 +204,19 @@ def _show_folds(cv: dict[str, Any], objective: dict[str, Any]) -> None:
             value = fold.get("objective")
             shown = f"{value:.6g}" if isinstance(value, int | float) else "-"
             print(f"{fold.get('run')}  {fold.get('status') or 'not started'}  {shown}")
+    refit = cv.get("refit")
+    if isinstance(refit, dict):
+        metrics = refit.get("metrics")
+        metrics = metrics if isinstance(metrics, dict) else {}
+        tested = "  ".join(
+            f"{k}={v:.6g}"
+            for k, v in sorted(metrics.items())
+            if str(k).startswith("test") and isinstance(v, int | float)
+        )
+        print(
+            f"{refit.get('run')}  {refit.get('status') or 'not started'}  {tested or '-'}"
+            "  (trained on all the folds' samples, validated on none)"
+        )
     value, std = objective.get("value"), objective.get("std")
     if isinstance(value, int | float) and isinstance(std, int | float):
         print(

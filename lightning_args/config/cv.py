@@ -20,9 +20,12 @@ class CVConfig:
         repeats: repeated k-fold: the folds drawn ``repeats`` times, each time shuffled anew.
         seed: the shuffling's seed (the folds depend on it and on nothing else).
         parallel: run the folds as parallel jobs when the run is started on its own.
-        refit: after the folds, train once more on all of the samples and test that model.
+        refit: also train once on all the samples the folds split (in ``refit/``), validate on
+            none, and test that model.
         fold: set by a k-fold run on each of its fold runs (``folds/<k>/``): the fold this run
             trains on. ``null``: the k-fold run itself, which runs every fold.
+        all_samples: set by a k-fold run on its refit run (``refit/``): this run trains on all
+            the samples and validates on none.
 
     Example:
         >>> CVConfig(folds=3, stratify="label").folds
@@ -37,3 +40,10 @@ class CVConfig:
     parallel: bool = False
     refit: bool = False
     fold: int | None = None
+    all_samples: bool = False
+
+    @property
+    def is_kfold_run(self) -> bool:
+        """Whether these are the settings of the k-fold run itself, which runs its folds (not of
+        one of its fold runs, nor of its refit)."""
+        return self.fold is None and not self.all_samples

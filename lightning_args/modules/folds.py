@@ -8,6 +8,7 @@ A DataModule takes part in k-fold cross-validation through two methods, the prot
   labels, for stratified folds; a group id, for group folds);
 - ``use_fold(train, val)``: from now on, train on the samples at indices ``train`` and validate
   on those at ``val`` (positions in ``fold_samples()``' order); the test split stays as it is.
+  ``val`` is empty for a k-fold run's refit (``cv.refit=true``), which trains on every sample.
 
 The folds themselves are computed here (:func:`fold_splits`), the same way for every DataModule,
 from the samples' number, keys and ``cv``'s settings only: no library is imported, and the same
@@ -145,8 +146,13 @@ def _grouped(groups: Sequence[Hashable], folds: int, rng: random.Random) -> list
 
 
 def apply_fold(datamodule: Any, cv: CVConfig) -> Fold:
-    """Make ``datamodule`` train and validate on fold ``cv.fold`` of its samples."""
+    """Make ``datamodule`` train and validate on fold ``cv.fold`` of its samples; with
+    ``cv.all_samples`` (a k-fold run's refit), train on all of them and validate on none."""
     foldable = check_foldable(datamodule)
+    if cv.all_samples:
+        every = tuple(range(foldable.fold_samples().count))
+        foldable.use_fold(every, ())
+        return Fold(index=-1, repeat=0, train=every, val=())
     folds = fold_splits(foldable.fold_samples(), cv)
     if cv.fold is None or not 0 <= cv.fold < len(folds):
         raise ConfigValueError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import random
 import sys
@@ -142,7 +143,7 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
         record, resumed = _open_record(run_dir, seed, previous, ckpt_path)
     cv = cv_of(cfg)
     try:
-        if cv is not None and cv.fold is None:
+        if cv is not None and cv.is_kfold_run:
             if resumed is not None:  # one process: no ranks to wait for (the folds have theirs)
                 resumed()
             value = run_folds(cfg, run_dir, record, train)
@@ -183,7 +184,11 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
         raise friendly from (error if full_error() else None)
     if record is not None:
         record.finish(run_dir, RunStatus.COMPLETED)
-    if record is not None and (cv is None or cv.fold is not None):
+    if record is not None and cv is not None and cv.all_samples:
+        metrics = record.metrics.items()
+        tested = ", ".join(f"{k}={v:.4f}" for k, v in metrics if k.startswith("test"))
+        _log.info("Refit completed: %s. Everything is in %s", tested or "not tested", run_dir)
+    elif record is not None and (cv is None or not cv.is_kfold_run):
         _log.info(
             "Run completed: %s=%.4f (objective). Everything is in %s",
             cfg.objective.metric,
@@ -253,8 +258,10 @@ def _fit_and_test(
     from lightning_args.instantiate.builder import build
     from lightning_args.modules.folds import apply_fold
 
+    cv = cv_of(cfg)
+    refit = cv is not None and cv.all_samples
     # A run continued in its own directory: its checkpoints are already there.
-    quiet_lightning(continuing=bool(ckpt_path))
+    quiet_lightning(continuing=bool(ckpt_path), validating=not refit)
     pl.seed_everything(seed, workers=True, verbose=False)
     reporter = _trial_reporter(cfg)
     requeue, stop = RequeueOnSignal(cfg.paths.run_dir), StopOnInterrupt(cfg.paths.run_dir)
@@ -266,8 +273,7 @@ def _fit_and_test(
     timings = _Timings(record)
     with timings.phase(Phase.BUILD):
         built = build(cfg, callbacks=callbacks)
-        cv = cv_of(cfg)
-        if cv is not None:  # a fold run of a k-fold run
+        if cv is not None:  # a fold run of a k-fold run, or its refit
             apply_fold(built.datamodule, cv)
     trainer = built.trainer
     # Checkpoints hold plain data only: never unpickle objects, whoever wrote the file.
@@ -289,8 +295,11 @@ def _fit_and_test(
     checkpoint = trainer.checkpoint_callback
     if not isinstance(checkpoint, ModelCheckpoint):
         checkpoint = None
-    value = _objective(cfg, fit_metrics, checkpoint)
-    best = checkpoint.best_model_path if checkpoint is not None else ""
+    if refit:  # a refit validates on nothing: its objective is not measured, its model the last
+        value, best = math.nan, checkpoint.last_model_path if checkpoint is not None else ""
+    else:
+        value = _objective(cfg, fit_metrics, checkpoint)
+        best = checkpoint.best_model_path if checkpoint is not None else ""
 
     test_metrics: dict[str, float] = {}
     if cfg.test:
@@ -300,12 +309,13 @@ def _fit_and_test(
             )
         test_metrics = scalars(trainer.callback_metrics)
 
-    also = {name: _logged(name, fit_metrics) for name in cfg.objective.get("also") or []}
+    wanted = [] if refit else cfg.objective.get("also") or []
+    also = {name: _logged(name, fit_metrics) for name in wanted}
     if record is not None:
         record.objective = {
             "metric": cfg.objective.metric,
             "mode": str(getattr(cfg.objective.mode, "value", cfg.objective.mode)),
-            "value": value,
+            "value": None if refit else value,
             **({"also": also} if also else {}),
         }
         record.metrics = {**fit_metrics, **test_metrics}

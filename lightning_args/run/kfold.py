@@ -2,12 +2,15 @@
 
     <run dir>/run.json          the k-fold run: per-fold values, mean, std and standard error
     <run dir>/folds/<k>/        fold k: its own record, config, checkpoints and metrics
+    <run dir>/refit/            with cv.refit=true: a run trained on all the folds' samples
 
 Each fold is a run of :func:`lightning_args.train` in its own directory, with ``cv.fold=k``
 set: it trains on fold ``k``'s training samples, validates on its validation samples
 (:mod:`lightning_args.modules.folds`) and tests on the DataModule's untouched test split. The
-folds run one after another in this process. The parent's objective is the mean of the folds'
-objectives; its ``metrics`` are the means of every final metric the folds logged.
+folds run one after another in this process, or with ``cv.parallel=true`` each in a process or
+a Slurm job of its own (:mod:`lightning_args.run.fold_jobs`). The parent's objective is the
+mean of the folds' objectives; its ``metrics`` are the means of every final metric the folds
+logged.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from lightning_args._util.stats import Spread
 from lightning_args.config.cv import CVConfig
 from lightning_args.errors import ConfigValueError
 from lightning_args.modules.folds import check_settings
+from lightning_args.run.fold_jobs import FoldJob, in_a_multirun, train_in_parallel
 from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus
 
 _log = logging.getLogger(__name__)
 
 FOLDS = "folds"  # the parent's sub-directory of fold runs
+REFIT = "refit"  # the parent's sub-directory of its refit run (cv.refit=true)
 
 Objective = float | tuple[float, ...]
 
@@ -57,30 +62,37 @@ def run_folds(
     train: Callable[[DictConfig], Objective],
 ) -> Objective:
     """Train every fold of the k-fold run in ``run_dir`` (``record`` is its record, ``None`` in
-    a process that does not write it), one after another, and return the mean objective (a
-    tuple with ``objective.also``)."""
+    a process that does not write it), one after another or at once (``cv.parallel``), then its
+    refit (``cv.refit``); return the folds' mean objective (a tuple with ``objective.also``)."""
     cv = cv_of(cfg)
     if cv is None:
         raise ConfigValueError("run_folds() needs cfg.cv. Fix: +cv=kfold")
     check_settings(cv)  # before any fold trains
-    for setting in ("parallel", "refit"):
-        if getattr(cv, setting):  # in the schema already; refused rather than ignored
-            raise ConfigValueError(
-                f"cv.{setting}=true is not built yet: a k-fold run trains its folds one after "
-                f"another and nothing more. Fix: cv.{setting}=false"
-            )
-    values: list[Objective] = []
-    reporter = _FoldReporter.in_a_sweep(cfg)
-    for index in range(fold_count(cv)):
-        fold_dir = run_dir / FOLDS / str(index)
-        kept = _finished(fold_dir)
-        values.append(kept if kept is not None else train(_fold_config(cfg, fold_dir, index)))
+
+    def update_record() -> None:
         if record is not None:
             record.cv = aggregate(run_dir, cv)
             _summarize(record, record.cv, cfg)
             record.write(run_dir)
-        if reporter is not None:
-            reporter.report(index, values)
+
+    parallel = cv.parallel and not in_a_multirun()
+    if cv.parallel and not parallel:
+        _log.info("cv.parallel=true: in a sweep's trial, the folds train one after another")
+    if parallel:
+        values = _in_parallel(cfg, run_dir, cv, train, update_record)
+    else:
+        values = []
+        reporter = _FoldReporter.in_a_sweep(cfg)
+        for index in range(fold_count(cv)):
+            fold_dir = run_dir / FOLDS / str(index)
+            kept = _finished(fold_dir)
+            values.append(kept if kept is not None else train(_part_config(cfg, fold_dir, index)))
+            update_record()
+            if reporter is not None:
+                reporter.report(index, values)
+        if cv.refit and _completed(run_dir / REFIT) is None:
+            train(_part_config(cfg, run_dir / REFIT, None))
+            update_record()
     mean = _mean_objective(values)
     first = mean[0] if isinstance(mean, tuple) else mean
     spread = record.objective.get("std") if record is not None else None
@@ -93,6 +105,40 @@ def run_folds(
         run_dir,
     )
     return mean
+
+
+def _in_parallel(
+    cfg: DictConfig,
+    run_dir: Path,
+    cv: CVConfig,
+    train: Callable[[DictConfig], Objective],
+    update_record: Callable[[], None],
+) -> list[Objective]:
+    """Every fold's objective, the finished ones kept and the others trained at once
+    (:mod:`lightning_args.run.fold_jobs`), the refit with them: it needs nothing from them."""
+    values: dict[int, Objective] = {}
+    jobs: list[FoldJob] = []
+    for index in range(fold_count(cv)):
+        fold_dir = run_dir / FOLDS / str(index)
+        kept = _finished(fold_dir)
+        if kept is not None:
+            values[index] = kept
+        else:
+            jobs.append(FoldJob(_part_config(cfg, fold_dir, index), train, _log_name()))
+    if cv.refit and _completed(run_dir / REFIT) is None:
+        jobs.append(FoldJob(_part_config(cfg, run_dir / REFIT, None), train, _log_name()))
+    if jobs:
+        for result in train_in_parallel(jobs, run_dir, lambda _: update_record()):
+            if result.fold is not None and result.value is not None:
+                values[result.fold] = result.value
+    return [values[index] for index in sorted(values)]
+
+
+def _log_name() -> str:
+    """The file a job's log records go to, as Hydra names it (``<job name>.log``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return f"{HydraConfig.get().job.name}.log" if HydraConfig.initialized() else "train.log"
 
 
 class _FoldReporter:
@@ -127,14 +173,20 @@ class _FoldReporter:
             )
 
 
-def _finished(fold_dir: Path) -> Objective | None:
-    """The objective of the fold in ``fold_dir`` if it completed (a resumed k-fold run keeps it,
-    untouched); ``None`` for a fold still to train or to continue."""
-    if not (fold_dir / RECORD_NAME).is_file():
+def _completed(run_dir: Path) -> RunRecord | None:
+    """The record of the fold or refit run in ``run_dir`` if it completed (a resumed k-fold run
+    keeps it, untouched); ``None`` for one still to train or to continue."""
+    if not (run_dir / RECORD_NAME).is_file():
         return None
-    record = RunRecord.read(fold_dir)
-    value = record.objective.get("value")
-    if record.status != RunStatus.COMPLETED or not isinstance(value, int | float):
+    record = RunRecord.read(run_dir)
+    return record if record.status == RunStatus.COMPLETED else None
+
+
+def _finished(fold_dir: Path) -> Objective | None:
+    """The objective of the fold in ``fold_dir`` if it completed; ``None`` otherwise."""
+    record = _completed(fold_dir)
+    value = record.objective.get("value") if record is not None else None
+    if record is None or not isinstance(value, int | float):
         return None
     also = record.objective.get("also")
     if isinstance(also, dict) and also:
@@ -142,8 +194,9 @@ def _finished(fold_dir: Path) -> Objective | None:
     return float(value)
 
 
-def _fold_config(cfg: DictConfig, fold_dir: Path, index: int) -> DictConfig:
-    """Fold ``index``'s config: the parent's, in ``fold_dir``, with ``cv.fold`` set; written to
+def _part_config(cfg: DictConfig, fold_dir: Path, index: int | None) -> DictConfig:
+    """Fold ``index``'s config (``None``: the refit's): the parent's, in ``fold_dir``, with
+    ``cv.fold`` set (for the refit ``cv.all_samples``); written to
     ``fold_dir/.hydra/config.yaml`` as Hydra writes a run's, so the fold loads and resumes as
     any run does. A fold that a killed k-fold run left unfinished continues from its
     ``last.ckpt`` (its ``metrics.csv`` trimmed to that point, as ``resume`` does)."""
@@ -153,6 +206,7 @@ def _fold_config(cfg: DictConfig, fold_dir: Path, index: int) -> DictConfig:
     with open_dict(fold):
         fold.paths.run_dir = str(fold_dir)
         fold.cv.fold = index
+        fold.cv.all_samples = index is None
         fold.ckpt_path = str(last) if continuing else None
     if continuing:
         from lightning_args.loggers import trim_metrics
@@ -189,7 +243,14 @@ def aggregate(run_dir: Path, cv: CVConfig) -> dict[str, Any]:
     if objectives:
         columns["objective"] = [float(v) for v in objectives]
     spreads = {name: Spread.of(v) for name, v in columns.items()}
+    refit: dict[str, Any] = {}
+    if cv.refit:
+        refit = {"run": REFIT, "status": None}
+        if (run_dir / REFIT / RECORD_NAME).is_file():
+            own = RunRecord.read(run_dir / REFIT)
+            refit.update(status=str(own.status), metrics=dict(own.metrics))
     return {
+        **({"refit": refit} if refit else {}),
         "folds": folds,
         "completed": len(done),
         "mean": {name: s.mean for name, s in spreads.items()},
