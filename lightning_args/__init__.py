@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from lightning_args.instantiate.builder import Built, build
     from lightning_args.modules.configured import ConfiguredModule
     from lightning_args.modules.data import TensorBatches
+    from lightning_args.modules.ensemble import FoldEnsemble
     from lightning_args.modules.gather import gather_rows
     from lightning_args.modules.keyed import KeyedModule
     from lightning_args.run.checkpoint import config_from_checkpoint, load_from_checkpoint
@@ -60,6 +61,7 @@ __all__ = [
     "ConfiguredModule",
     "DataConfig",
     "DiskFullError",
+    "FoldEnsemble",
     "KeyedModule",
     "LightningArgsError",
     "LoadedRun",
@@ -104,6 +106,7 @@ _LAZY = {
     "TensorBatches": "lightning_args.modules.data",
     "ConfiguredModule": "lightning_args.modules.configured",
     "KeyedModule": "lightning_args.modules.keyed",
+    "FoldEnsemble": "lightning_args.modules.ensemble",
     "gather_rows": "lightning_args.modules.gather",
     "LoadedRun": "lightning_args.run.load",
     "load_run": "lightning_args.run.load",

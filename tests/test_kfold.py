@@ -69,6 +69,32 @@ def test_a_kfold_run_keeps_a_run_per_fold_and_its_record_aggregates_them(tmp_pat
     for index, value in enumerate(objectives):
         assert f"folds/{index}  completed  {value:.6g}" in shown
     assert f"val/acc: {objective['value']:.6g} +- {objective['std']:.4g}" in shown
+    # `plot`: the folds' curves and their mean; a metric the folds never logged names the file.
+    assert cli("plot", str(parent), "--out", str(tmp_path / "p.png"), cwd=tmp_path).returncode == 0
+    assert (tmp_path / "p.png").stat().st_size > 0
+    missing = cli("plot", str(parent), "--metric", "val/nope", cwd=tmp_path)
+    assert f"logged no 'val/nope' in {parent / 'folds' / '0' / 'metrics.csv'}" in missing.stderr
+    _check_the_ensemble(parent)
+
+
+def _check_the_ensemble(parent: Path) -> None:
+    """``load_run`` of a k-fold run: its folds' models as one, whose outputs are their mean."""
+    import torch
+
+    from lightning_args import CheckpointError, FoldEnsemble, load_run
+
+    run = load_run(parent)
+    assert isinstance(run.module, FoldEnsemble)
+    assert [f.checkpoint.parent.parent.name for f in run.folds] == ["0", "1", "2"]
+    run.datamodule.setup("test")
+    batch = next(iter(run.datamodule.test_dataloader()))
+    folds = [load_run(parent, fold=k).module for k in range(3)]
+    with torch.no_grad():
+        logits = torch.stack([m(batch)["logits"] for m in folds])
+        assert torch.equal(run.module(batch)["logits"], logits.mean(0))
+        assert not torch.equal(logits[0], logits[1])  # three models, not one loaded thrice
+    with pytest.raises(CheckpointError, match=r"no folds/7 .* expected one of \[0, 1, 2\]"):
+        load_run(parent, fold=7)
 
 
 @pytest.mark.slow
@@ -158,6 +184,10 @@ def test_parallel_folds_train_in_worker_processes_and_end_as_one_after_another(
     assert len(rows) == 2  # the two k-fold runs; --folds lists their folds and refits too
     rows = json.loads(cli("runs", str(tmp_path), "--folds", "--format", "json").stdout)
     assert len(rows) == 10
+    changes = cli("diff", str(tmp_path / "one-by-one"), str(tmp_path / "parallel")).stdout
+    assert "cv.parallel: false -> true" in changes
+    assert "val/acc: " in changes
+    assert "(3 folds): within noise (gap " in changes
 
 
 def _fail_on_fold_one(cfg: DictConfig) -> float:

@@ -29,3 +29,16 @@ class Spread:
     def of(cls, values: Sequence[float]) -> Spread:
         std = statistics.stdev(values) if len(values) > 1 else 0.0
         return cls(len(values), statistics.fmean(values), std, std / math.sqrt(len(values)))
+
+
+def noise_verdict(a: Spread, b: Spread) -> str:
+    """Whether two means differ by less than their combined standard error: ``within noise``
+    (one cannot tell them apart from these folds) or ``beyond noise``, with both numbers.
+
+    Example:
+        >>> noise_verdict(Spread(3, 0.85, 0.01, 0.006), Spread(3, 0.84, 0.04, 0.023))
+        'within noise (gap 0.01, combined standard error 0.02377)'
+    """
+    gap, error = abs(a.mean - b.mean), math.hypot(a.sem, b.sem)
+    verdict = "within noise" if gap < error else "beyond noise"
+    return f"{verdict} (gap {gap:.4g}, combined standard error {error:.4g})"

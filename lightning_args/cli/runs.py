@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import statistics
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_args._util.flat import flatten
+from lightning_args._util.stats import Spread, noise_verdict
 from lightning_args.cli._table import print_rows
 from lightning_args.errors import RecordError, UsageError
 from lightning_args.run.kfold import FOLDS, REFIT
@@ -242,7 +244,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
             print(f"{key}: {_shown(old)} -> {_shown(new)}")
     if not changed:
         print("same config")
+    old_spread, new_spread = _objective_spread(a), _objective_spread(b)
+    if old_spread is not None and new_spread is not None:  # two k-fold runs: are they apart?
+        metric = a.record.objective.get("metric") if a.record is not None else "objective"
+        shown = [f"{s.mean:.6g} +- {s.std:.4g} ({s.n} folds)" for s in (old_spread, new_spread)]
+        print(f"{metric}: {shown[0]} -> {shown[1]}: {noise_verdict(old_spread, new_spread)}")
     return 0
+
+
+def _objective_spread(run: Run) -> Spread | None:
+    """A k-fold run's objective as the folds' spread; ``None`` for any other run."""
+    objective = run.record.objective if run.record is not None and run.is_kfold else {}
+    values = [objective.get(key) for key in ("folds", "value", "std", "sem")]
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) != len(values):  # a record from elsewhere: no verdict rather than a wrong one
+        return None
+    n, mean, std, sem = numbers
+    return Spread(int(n), mean, std, sem)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -254,23 +272,57 @@ def cmd_plot(args: argparse.Namespace) -> int:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for path in args.runs:
         run = run_at(path)
-        points = _curve(run.path / "metrics.csv", args.metric)
-        if not points:
-            logged = ", ".join(_logged(run.path / "metrics.csv")[:6]) or "none (no metrics.csv)"
-            raise UsageError(
-                f"{path!r} logged no {args.metric!r} in metrics.csv: expected a metric it logs, "
-                f"e.g. {logged}. Fix: --metric <one of them>"
-            )
         label = f"{run.path.name} {run.overrides}".strip()
-        axes.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
+        if not run.is_kfold:
+            points = _points(run.path, args.metric, path)
+            axes.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
+            continue
+        # A k-fold run: its folds' mean at each epoch they all reached (at their mean step),
+        # thick, and each fold's own curve, thin, in the same colour.
+        folds = sorted(
+            (p for p in (run.path / FOLDS).glob("*") if p.name.isdigit()), key=lambda p: int(p.name)
+        )
+        curves = [_points(fold, args.metric, path) for fold in folds]
+        by_epoch = [_per_epoch(fold, args.metric) for fold in folds]
+        epochs = sorted(set.intersection(*(set(e) for e in by_epoch))) if by_epoch else []
+        steps = [statistics.fmean(e[epoch][0] for e in by_epoch) for epoch in epochs]
+        mean = [statistics.fmean(e[epoch][1] for e in by_epoch) for epoch in epochs]
+        (line,) = axes.plot(
+            steps, mean, linewidth=2.2, marker="o", markersize=3,
+            label=f"{label} (mean of {len(folds)} folds; thin: each fold)",
+        )  # fmt: skip
+        for curve in curves:
+            axes.plot(*zip(*curve, strict=True), color=line.get_color(), linewidth=0.8, alpha=0.4)
     axes.set_xlabel("step")
     axes.set_ylabel(args.metric)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(args.out, dpi=120)
+    # Below the axes: labels carry a run's overrides and can be wider than the plot.
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.15))
+    figure.savefig(args.out, dpi=120, bbox_inches="tight")
     print(args.out)
     return 0
+
+
+def _per_epoch(run: Path, metric: str) -> dict[int, tuple[float, float]]:
+    """``metric``'s last (step, value) of each epoch in ``run``'s metrics.csv."""
+    path = run / "metrics.csv"
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        rows = [r for r in csv.DictReader(f) if r.get(metric) and r.get("epoch")]
+    return {int(float(r["epoch"])): (float(r["step"]), float(r[metric])) for r in rows}
+
+
+def _points(run: Path, metric: str, named: str) -> list[tuple[float, float]]:
+    """``metric``'s (step, value) points in ``run``'s metrics.csv; one message if it has none."""
+    points = _curve(run / "metrics.csv", metric)
+    if not points:
+        logged = ", ".join(_logged(run / "metrics.csv")[:6]) or "none (no metrics.csv)"
+        raise UsageError(
+            f"{named!r} logged no {metric!r} in {run / 'metrics.csv'}: expected a metric it "
+            f"logs, e.g. {logged}. Fix: --metric <one of them>"
+        )
+    return points
 
 
 def _curve(path: Path, metric: str) -> list[tuple[float, float]]:

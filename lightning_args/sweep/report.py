@@ -11,7 +11,6 @@ without running: their values repeated an earlier trial's) are counted apart fro
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -24,7 +23,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from lightning_args._util.atomic import atomic_write
-from lightning_args._util.stats import Spread
+from lightning_args._util.stats import Spread, noise_verdict
 from lightning_args.sweep.attrs import (
     DUPLICATE,
     ERROR,
@@ -236,9 +235,8 @@ def _noise(best: dict[str, Any], runner_up: dict[str, Any]) -> str:
     a, b = best["folds"], runner_up.get("folds")
     if not b:
         return ""
-    gap, error = abs(a["mean"] - b["mean"]), math.hypot(a["sem"], b["sem"])
-    verdict = "within noise" if gap < error else "beyond noise"
-    return f": {verdict} of the best (gap {gap:.4g}, combined standard error {error:.4g})"
+    verdict = noise_verdict(Spread(**a), Spread(**b)).replace(" (", " of the best (", 1)
+    return f": {verdict}"
 
 
 def _spread(trial: dict[str, Any]) -> str:
