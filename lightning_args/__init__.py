@@ -33,6 +33,7 @@ from lightning_args.errors import (
     UntrustedTargetError,
 )
 from lightning_args.run.app import Objective, main, train
+from lightning_args.run.fork import Forked, fork
 from lightning_args.run.preflight import check_complete
 from lightning_args.run.record import RunRecord
 from lightning_args.run.reproduce import Reproduction, reproduce
@@ -62,6 +63,7 @@ __all__ = [
     "DataConfig",
     "DiskFullError",
     "FoldEnsemble",
+    "Forked",
     "KeyedModule",
     "LightningArgsError",
     "LoadedRun",
@@ -87,6 +89,7 @@ __all__ = [
     "build",
     "check_complete",
     "config_from_checkpoint",
+    "fork",
     "gather_rows",
     "load_from_checkpoint",
     "load_run",

@@ -158,6 +158,13 @@ ROWS: list[Row] = [
     Row("reproduce-truncated-record", "cli", ("reproduce", "{damaged}/broken_record"), 2,
         ("broken_record/run.json", "Fix:")),
     Row("reproduce-not-a-run", "cli", ("reproduce", "{ws}/nowhere"), 2, ("nowhere",)),
+    Row("fork-truncated-checkpoint", "cli",
+        ("fork", "{damaged}/truncated_ckpt", "optimizer.lr=0.01"), 2,
+        ("truncated_ckpt/checkpoints/last.ckpt", "cannot be read")),
+    Row("fork-architecture", "cli", ("fork", "{run}", "model.encoder.hidden=[32]"), 2,
+        ("model.encoder.hidden=[32] cannot change", "Fix: drop model.encoder.hidden")),
+    Row("fork-nothing-left", "cli", ("fork", "{run}", "optimizer.lr=0.01"), 2,
+        ("nothing left to train", "Fix: trainer.max_epochs=")),
 ]  # fmt: skip
 
 

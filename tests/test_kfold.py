@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from lightning_args.errors import ConfigValueError, JobError
+from lightning_args.errors import JobError
 from tests.helpers import cli, read_record, run_app, run_dirs
 from tests.test_sweep_app import summary, trials
 
@@ -190,25 +190,19 @@ def test_parallel_folds_train_in_worker_processes_and_end_as_one_after_another(
     assert "(3 folds): within noise (gap " in changes
 
 
-def _fail_on_fold_one(cfg: DictConfig) -> float:
-    if cfg.cv.fold == 1:
-        raise ConfigValueError("optimizer.lr=-1: expected a positive learning rate")
-    print(f"fold {cfg.cv.fold} trains")
-    return float(cfg.cv.fold)
-
-
 @pytest.mark.slow
 def test_a_failed_parallel_fold_is_named_and_the_others_train_to_their_end(
     tmp_path: Path,
 ) -> None:
     from lightning_args.run.fold_jobs import FoldJob, FoldResult, train_in_parallel
+    from tests.fold_train import fail_on_fold_one
 
     jobs = [
         FoldJob(
             OmegaConf.create(
                 {"cv": {"fold": k}, "paths": {"run_dir": str(tmp_path / f"folds/{k}")}}
             ),
-            _fail_on_fold_one,
+            fail_on_fold_one,
             "train.log",
         )
         for k in range(3)

@@ -110,6 +110,31 @@ def test_a_loader_built_before_the_checkpoint_is_read_keeps_its_state_pending(
     assert module.seen[0] != 0  # the epoch went on, not from its first batch
 
 
+# --- a checkpoint's layout (forks) -------------------------------------------------------------
+
+
+def test_a_checkpoint_says_whether_it_was_saved_at_an_epochs_end_and_holds_the_callbacks_state(
+    tmp_path: Path,
+) -> None:
+    class SaveMidEpoch(pl.Callback):
+        def on_train_batch_end(
+            self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+        ) -> None:
+            if trainer.fit_loop.total_batch_idx == 1:  # 2 of 4 batches
+                trainer.save_checkpoint(tmp_path / "mid.ckpt")
+
+    callback = ModelCheckpoint(dirpath=tmp_path / "checkpoints", monitor="val_loss", save_last=True)
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[callback, SaveMidEpoch()]
+    )
+    trainer.fit(Tiny())
+    end = torch.load(callback.last_model_path, weights_only=True)
+    mid = torch.load(tmp_path / "mid.ckpt", weights_only=True)
+    assert (compat.at_epoch_end(end), compat.at_epoch_end(mid)) == (True, False)
+    assert compat.drop_checkpoint_callback_states(end) == [callback.state_key]
+    assert callback.state_key not in end["callbacks"]
+
+
 # --- ModelCheckpoint --------------------------------------------------------------------------
 
 

@@ -55,6 +55,14 @@ are under ``lightning/``):
   "💡 Tip" adverts (``logger_connector.py``, ``callback_connector.py``) are ``rank_zero_info``
   records of the logger ``lightning.pytorch.utilities.rank_zero``.
 
+- A checkpoint's layout (``pytorch/trainer/connectors/checkpoint_connector.py``
+  ``dump_checkpoint``, ``pytorch/loops/progress.py``): ``loops.fit_loop`` holds
+  ``"epoch_loop.batch_progress"``, whose ``is_last_batch`` is true in a checkpoint saved at the
+  end of an epoch; ``callbacks`` maps each callback's ``state_key`` to its state, and a
+  ``ModelCheckpoint``'s holds ``dirpath`` and ``best_model_path`` (restored as they are when
+  ``dirpath`` is unchanged; only ``best_model_path`` otherwise): :func:`at_epoch_end`,
+  :func:`drop_checkpoint_callback_states`, for :mod:`lightning_args.run.fork`.
+
 Our subclasses' own private names (:class:`~lightning_args.ConfiguredModule`'s ``_named``,
 ``_scheduler``... :class:`~lightning_args.callbacks.checkpoint.BestAndLastCheckpoint`'s
 ``_last_due``...) shadow nothing of Lightning's classes; only the overrides listed above do.
@@ -69,7 +77,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # A base class, so imported when this module is; every module that imports this one is
 # imported only once a run starts (pyproject.toml's per-file-ignores), or imports it inside a
@@ -173,6 +181,28 @@ def csv_experiment(logger: CSVLogger, make: Callable[[str], ExperimentWriter]) -
 
 
 # --- output -----------------------------------------------------------------------------------
+
+
+def at_epoch_end(checkpoint: dict[str, Any]) -> bool:
+    """Whether ``checkpoint`` was saved at the end of an epoch (not mid-epoch, as a requeue's)."""
+    loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    progress = loop.get("epoch_loop.batch_progress", {}) if isinstance(loop, dict) else {}
+    return isinstance(progress, dict) and progress.get("is_last_batch") is True
+
+
+def drop_checkpoint_callback_states(checkpoint: dict[str, Any]) -> list[str]:
+    """Remove the states of ``ModelCheckpoint`` callbacks from ``checkpoint`` (a run going on
+    elsewhere then tracks its own best checkpoint, rather than pointing at another run's);
+    return their state keys."""
+    states = checkpoint.get("callbacks", {})
+    dropped = [
+        key
+        for key, state in states.items()
+        if isinstance(state, dict) and {"dirpath", "best_model_path"} <= state.keys()
+    ]
+    for key in dropped:
+        del states[key]
+    return dropped
 
 
 def quiet_lightning(*, continuing: bool = False, validating: bool = True) -> None:

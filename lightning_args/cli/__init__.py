@@ -1,11 +1,12 @@
 """``lightning-args``: look at run directories from the shell (training stays ``train.py``).
 
     lightning-args runs [ROOT] [--status S] [--where KEY=VALUE]... [--choice GROUP=OPTION]...
-                        [--sort METRIC] [--format F]
+                        [--sort METRIC] [--folds] [--tree] [--format F]
     lightning-args show RUN
     lightning-args diff RUN_A RUN_B
     lightning-args plot RUN... --metric val/acc [--out curves.png]
     lightning-args resume RUN [trainer.max_epochs=N]
+    lightning-args fork RUN [optimizer.lr=X ...] [--checkpoint last] [--out DIR]
     lightning-args reproduce RUN [--out DIR]
     lightning-args study SWEEP_DIR [--storage URL] [--name STUDY] [--no-plots] [--format F]
     lightning-args watch SWEEP_DIR [--storage URL] [--name STUDY] [--interval S]
@@ -21,7 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from lightning_args.cli.continuing import cmd_reproduce, cmd_resume
+from lightning_args.cli.continuing import cmd_fork, cmd_reproduce, cmd_resume
 from lightning_args.cli.runs import cmd_diff, cmd_plot, cmd_runs, cmd_show
 from lightning_args.cli.study import cmd_study
 from lightning_args.cli.watch import cmd_watch
@@ -44,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--desc", action="store_true", help="largest first")
     runs.add_argument("--all", action="store_true", help="every metric, not only val/ test/")
     runs.add_argument("--folds", action="store_true", help="k-fold runs' folds too, a row each")
+    runs.add_argument("--tree", action="store_true", help="each forked run under its parent")
     runs.add_argument("--format", choices=["table", "json", "csv"], default="table")
     runs.set_defaults(func=cmd_runs)
     show = sub.add_parser("show", help="record, config and checkpoints of a run")
@@ -62,6 +64,14 @@ def parser() -> argparse.ArgumentParser:
     resume.add_argument("run")
     resume.add_argument("overrides", nargs="*", help="e.g. trainer.max_epochs=40")
     resume.set_defaults(func=cmd_resume)
+    forked = sub.add_parser(
+        "fork", help="continue a run in a new directory, hyperparameters changed"
+    )
+    forked.add_argument("run")
+    forked.add_argument("overrides", nargs="*", help="e.g. optimizer.lr=0.01 trainer.max_epochs=30")
+    forked.add_argument("--checkpoint", default="last", help="best, last or a file of checkpoints/")
+    forked.add_argument("--out", help="the new run's directory (default: <run>-fork)")
+    forked.set_defaults(func=cmd_fork)
     again = sub.add_parser("reproduce", help="train again from a run's config; compare metrics")
     again.add_argument("run")
     again.add_argument("--out", help="the new run's directory (default: <run>-reproduced)")

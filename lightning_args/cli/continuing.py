@@ -1,5 +1,5 @@
-"""``resume`` and ``reproduce``: a run continued in its directory, or trained again and
-compared."""
+"""``resume``, ``fork`` and ``reproduce``: a run continued in its directory, continued in a new
+one with some hyperparameters changed, or trained again and compared."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     value = resume(run_at(args.run).path, args.overrides)
     print(f"objective: {value}")
+    return 0
+
+
+def cmd_fork(args: argparse.Namespace) -> int:
+    from lightning_args.run.fork import fork
+
+    forked = fork(run_at(args.run).path, args.overrides, args.checkpoint, args.out)
+    print(f"objective: {forked.value}. New run: {forked.run_dir}")
     return 0
 
 

@@ -81,7 +81,22 @@ class Run:
 
     @property
     def overrides(self) -> str:
-        return " ".join(self.record.overrides) if self.record is not None else ""
+        """The command line's overrides; a forked run's: the keys it changed."""
+        if self.record is None:
+            return ""
+        changes = self.record.fork.get("changes")
+        if isinstance(changes, dict) and not self.record.overrides:
+            return " ".join(f"{key}={json.dumps(value)}" for key, value in changes.items())
+        return " ".join(self.record.overrides)
+
+    @property
+    def forked_from(self) -> str | None:
+        """``<parent run>@<step>`` for a forked run (:func:`lightning_args.fork`)."""
+        lineage = self.record.fork if self.record is not None else {}
+        parent, step = lineage.get("parent"), lineage.get("step")
+        if not isinstance(parent, str):
+            return None
+        return f"{Path(parent).name}@{step}" if isinstance(step, int) else Path(parent).name
 
     @property
     def kfold_parent(self) -> Path | None:
@@ -107,6 +122,8 @@ class Run:
             # A k-fold run's objective is the folds' mean: its spread and the folds behind it.
             **({"objective_std": objective.get("std"), "folds": objective.get("folds")}
                if self.is_kfold else {}),
+            # A forked run: the run and step it went on from (its overrides: what it changed).
+            **({"forked_from": self.forked_from} if self.forked_from else {}),
             **{name: self.metrics.get(name) for name in metrics},
             "duration_s": record.duration_s if record is not None else None,
         }  # fmt: skip
@@ -168,8 +185,36 @@ def cmd_runs(args: argparse.Namespace) -> int:
         ranked = [row for row in rows if _number(row.get(args.sort))]
         ranked.sort(key=lambda row: row[args.sort], reverse=args.desc)
         rows = ranked + [row for row in rows if not _number(row.get(args.sort))]
+    if args.tree:
+        rows = _as_tree(rows, [r for r, _ in runs])
     print_rows(rows, args.format)
     return 0
+
+
+def _as_tree(rows: list[dict[str, Any]], runs: list[Run]) -> list[dict[str, Any]]:
+    """``rows`` with each forked run under the run it was forked from, indented (``└``)."""
+    by_path = {str(run.path.resolve()): row for run, row in zip(runs, rows, strict=True)}
+    children: dict[str, list[dict[str, Any]]] = {}
+    roots = []
+    for run, row in zip(runs, rows, strict=True):
+        parent = run.record.fork.get("parent") if run.record is not None else None
+        if isinstance(parent, str) and parent in by_path and parent != str(run.path.resolve()):
+            children.setdefault(parent, []).append(row)
+        else:
+            roots.append(row)
+    path_of = {id(row): path for path, row in by_path.items()}
+    out: list[dict[str, Any]] = []
+
+    def visit(row: dict[str, Any], depth: int) -> None:
+        if any(r is row for r in out):  # a cycle in hand-edited records: each row once
+            return
+        out.append({**row, "run": "  " * (depth - 1) + "└ " + row["run"] if depth else row["run"]})
+        for child in children.get(path_of[id(row)], []):
+            visit(child, depth + 1)
+
+    for row in roots:
+        visit(row, 0)
+    return out
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -39,7 +39,7 @@ from lightning_args.run.explain import explain
 from lightning_args.run.kfold import cv_of, run_folds
 from lightning_args.run.ownership import check_reuse, claimed
 from lightning_args.run.preflight import preflight
-from lightning_args.run.record import RECORD_NAME, Phase, RunRecord, RunStatus
+from lightning_args.run.record import LINEAGE, RECORD_NAME, Phase, RunRecord, RunStatus
 
 R = TypeVar("R")
 _log = logging.getLogger(__name__)
@@ -141,6 +141,11 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
     record, resumed = None, None
     if writer:
         record, resumed = _open_record(run_dir, seed, previous, ckpt_path)
+        lineage = OmegaConf.select(cfg, LINEAGE, default=None)  # set by lightning_args.fork
+        plain = OmegaConf.to_container(lineage) if isinstance(lineage, DictConfig) else None
+        if isinstance(plain, dict) and not record.fork:  # a forked run's first start
+            record.fork = {str(k): v for k, v in plain.items()}
+            record.write(run_dir)
     cv = cv_of(cfg)
     try:
         if cv is not None and cv.is_kfold_run:

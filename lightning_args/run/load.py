@@ -69,7 +69,7 @@ def load_run(
         current = holder(root)
         if current is None or not current.alive:  # its writer died before it could say so
             record.status = RunStatus.INTERRUPTED
-    path = _checkpoint_path(root, checkpoint, record)
+    path = checkpoint_path(root, checkpoint, record)
     state = read_checkpoint(path, map_location)
     config = config_of(state, path, root)
     module = module_of(state, config)
@@ -78,7 +78,9 @@ def load_run(
     return LoadedRun(module, datamodule, OmegaConf.create(config), path, record)
 
 
-def _checkpoint_path(root: Path, name: str, record: RunRecord | None) -> Path:
+def checkpoint_path(root: Path, name: str, record: RunRecord | None) -> Path:
+    """The checkpoint ``name`` (``best``, ``last``, a file of ``checkpoints/``) of the run in
+    ``root``, confined to it; one message naming those it has otherwise."""
     recorded = record.checkpoints.get(name) if record is not None else None
     if recorded is not None and not isinstance(recorded, str):
         raise CheckpointError(

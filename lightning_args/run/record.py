@@ -31,6 +31,8 @@ from typing import Any
 from lightning_args._util.atomic import atomic_write
 from lightning_args.errors import RecordError
 
+#: The key of a forked run's config (and ``run.json``) that holds its lineage.
+LINEAGE = "fork"
 RECORD_NAME = "run.json"
 
 
@@ -102,6 +104,9 @@ class RunRecord:
     #: A k-fold run's folds (:func:`lightning_args.run.kfold.aggregate`): each fold's run,
     #: status, objective and metrics, and their mean, std and standard error; empty otherwise.
     cv: dict[str, Any] = field(default_factory=dict)
+    #: A forked run's lineage (:func:`lightning_args.fork`): the parent run, the checkpoint,
+    #: epoch and step it started from, and the changed keys; empty otherwise.
+    fork: dict[str, Any] = field(default_factory=dict)
     #: Keys of ``run.json`` that this version does not know (a newer one wrote them), as read;
     #: written back after the known ones.
     unknown: dict[str, Any] = field(default_factory=dict, repr=False)

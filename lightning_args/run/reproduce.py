@@ -1,17 +1,21 @@
 """Re-running a run from its directory, and checking that the result is the same.
 
 the config stored in the run's checkpoint (resolved, seed included) -> a new run directory
--> train -> compare its final metrics with the original's record
+-> train (a forked run: from the checkpoint it started from) -> compare its final metrics with
+the original's record
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_args.run.record import RunRecord, git_info
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_args.run.record import LINEAGE, RunRecord, git_info
 from lightning_args.run.resume import last_checkpoint, log_to, record_of, saved_config
 
 
@@ -55,7 +59,7 @@ def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> Reprodu
     target = Path(out_dir) if out_dir else Path(unique_dir(f"{root}-reproduced"))
     target.mkdir(parents=True, exist_ok=True)
     cfg, _ = saved_config(checkpoint, target)
-    cfg.ckpt_path = None
+    cfg.ckpt_path = _fork_start(cfg, root, target)
     cfg.overwrite = False  # the original's setting never moves a run out of the destination
     log_to(target)
     train(cfg)
@@ -67,6 +71,21 @@ def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> Reprodu
         if not _same(original.metrics.get(k), again.metrics.get(k))
     }
     return Reproduction(target, differences, _code_warnings(original, again))
+
+
+def _fork_start(cfg: DictConfig, root: Path, target: Path) -> str | None:
+    """A forked run is reproduced from the checkpoint it started from (a copy of its
+    ``checkpoints/fork.ckpt``, read as weights only), every other run from scratch."""
+    from lightning_args.run.confine import inside
+    from lightning_args.run.fork import FORK_CHECKPOINT
+
+    start = root / "checkpoints" / FORK_CHECKPOINT
+    if OmegaConf.select(cfg, LINEAGE, default=None) is None or not start.is_file():
+        return None
+    copy = target / "checkpoints" / FORK_CHECKPOINT
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(inside(start, root, "the checkpoint the fork started from"), copy)
+    return str(copy)
 
 
 def _same(a: float | None, b: float | None) -> bool:
