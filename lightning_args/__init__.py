@@ -33,11 +33,11 @@ from lightning_args.errors import (
     UntrustedTargetError,
 )
 from lightning_args.run.app import Objective, main, train
-from lightning_args.run.fork import Forked, fork
+from lightning_args.run.fork import Forked
 from lightning_args.run.preflight import check_complete
 from lightning_args.run.record import RunRecord
 from lightning_args.run.reproduce import Reproduction, reproduce
-from lightning_args.run.resume import resume
+from lightning_args.run.resume import fork, resume
 from lightning_args.run.trust import allow_targets
 
 if TYPE_CHECKING:

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from lightning_args import LightningArgsError, UntrustedTargetError, reproduce
-from lightning_args.run.fork import fork
+from lightning_args import LightningArgsError, UntrustedTargetError, fork, reproduce
 from tests.helpers import cli, read_record, train_in_process
 
 # One worker runs them all: the parent is trained once.
@@ -104,10 +103,9 @@ def test_a_fork_changes_the_learning_rate_in_the_restored_optimizer_and_nothing_
         forked.run_dir, control)]  # fmt: skip
     assert lr[0] == pytest.approx(lr[1] * 10)
     assert _load(control / LAST)["global_step"] == _load(forked.run_dir / LAST)["global_step"]
-    # A fork reproduces from the checkpoint it started from, lineage and all.
+    # A fork reproduces from the checkpoint it started from (its parent may be gone).
     again = reproduce(control, tmp_path / "again")
     assert again.identical, again.differences
-    assert read_record(again.run_dir)["fork"] == read_record(control)["fork"]
 
     # A fork of the fork: `runs --tree` puts each under the run it came from.
     fork(forked.run_dir, ["trainer.max_epochs=4"], out_dir=tmp_path / "grandchild")
@@ -177,3 +175,22 @@ def test_a_fork_judges_the_checkpoints_config_before_anything_runs(
         fork(run, ["trainer.max_epochs=3"], out_dir=tmp_path / "fork")
     assert not pwned.exists()
     assert not (tmp_path / "fork").exists()
+
+
+def test_the_app_forks_from_its_own_configs_with_fork_parent(parent: Path, tmp_path: Path) -> None:
+    """``python train.py fork.parent=<run> optimizer.lr=0.01 ...`` (what a PBT interval's job
+    runs): the changes are the keys whose value differs from the parent's."""
+    same = ("scheduler.T_max=1000", "trainer.enable_progress_bar=false")
+    run = train_in_process(
+        tmp_path / "app", f"fork.parent={parent}", "optimizer.lr=0.01", "trainer.max_epochs=3",
+        *same,
+    )  # fmt: skip
+    assert read_record(run)["fork"]["changes"] == {"optimizer.lr": 0.01, "trainer.max_epochs": 3}
+    (group,) = _load(run / START)["optimizer_states"][0]["param_groups"]
+    assert group["initial_lr"] == pytest.approx(0.01)
+    with pytest.raises(LightningArgsError, match=r"model\.encoder\.hidden=\[32\] cannot change"):
+        train_in_process(
+            tmp_path / "refused", f"fork.parent={parent}", "model.encoder.hidden=[32]",
+            "trainer.max_epochs=3", *same,
+        )  # fmt: skip
+    assert not (tmp_path / "refused" / START).exists()

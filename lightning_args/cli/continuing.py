@@ -17,7 +17,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
-    from lightning_args.run.fork import fork
+    from lightning_args.run.resume import fork
 
     forked = fork(run_at(args.run).path, args.overrides, args.checkpoint, args.out)
     print(f"objective: {forked.value}. New run: {forked.run_dir}")

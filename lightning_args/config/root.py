@@ -21,6 +21,26 @@ MLFLOW_STORE = f"sqlite:///{OUTPUT_ROOT}/mlflow.db"
 
 
 @dataclass
+class ForkConfig:
+    """Where a forked run goes on from (:func:`lightning_args.fork`, population-based training).
+
+    Attributes:
+        parent: a run directory; this run starts from its checkpoint, with the keys whose
+            value differs from the parent's written into the restored states (only those that
+            can change mid-training: :data:`lightning_args.run.fork.FORKABLE`).
+        checkpoint: the parent's checkpoint: ``last``, ``best`` or a file of its
+            ``checkpoints/``.
+
+    Example:
+        >>> ForkConfig(parent="outputs/runs/2026-12-03_10-00-00").checkpoint
+        'last'
+    """
+
+    parent: str | None = None
+    checkpoint: str = "last"
+
+
+@dataclass
 class PathsConfig:
     """Where things go. ``run_dir`` is the run's own directory, made by Hydra."""
 
@@ -79,3 +99,5 @@ class Config:
     overwrite: bool = False
     #: k-fold cross-validation (``+cv=kfold``): one run per fold under ``folds/``, aggregated.
     cv: CVConfig | None = None
+    #: Go on from another run's checkpoint with some hyperparameters changed (``fork.parent``).
+    fork: ForkConfig = field(default_factory=ForkConfig)

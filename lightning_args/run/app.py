@@ -39,7 +39,7 @@ from lightning_args.run.explain import explain
 from lightning_args.run.kfold import cv_of, run_folds
 from lightning_args.run.ownership import check_reuse, claimed
 from lightning_args.run.preflight import preflight
-from lightning_args.run.record import LINEAGE, RECORD_NAME, Phase, RunRecord, RunStatus
+from lightning_args.run.record import RECORD_NAME, Phase, RunRecord, RunStatus
 
 R = TypeVar("R")
 _log = logging.getLogger(__name__)
@@ -135,16 +135,24 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
 
     previous = RunRecord.read(run_dir) if (run_dir / RECORD_NAME).is_file() else None
     ckpt_path = _continue_from(cfg, run_dir, previous)
+    lineage = None
+    if ckpt_path is None and OmegaConf.select(cfg, "fork.parent", default=None):
+        if not writer:
+            raise ConfigValueError(
+                "fork.parent: a fork trains in one process (its checkpoint is written by the "
+                "process that writes the run). Fix: fork on one device, then resume on several"
+            )
+        from lightning_args.run.fork import start_fork
+
+        ckpt_path, lineage = start_fork(cfg, run_dir)
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
     if previous is not None and previous.seed is not None and ckpt_path is not None:
         seed = previous.seed  # the run goes on: its random streams come from the checkpoint
     record, resumed = None, None
     if writer:
         record, resumed = _open_record(run_dir, seed, previous, ckpt_path)
-        lineage = OmegaConf.select(cfg, LINEAGE, default=None)  # set by lightning_args.fork
-        plain = OmegaConf.to_container(lineage) if isinstance(lineage, DictConfig) else None
-        if isinstance(plain, dict) and not record.fork:  # a forked run's first start
-            record.fork = {str(k): v for k, v in plain.items()}
+        if lineage is not None:  # a forked run's first start
+            record.fork = lineage
             record.write(run_dir)
     cv = cv_of(cfg)
     try:

@@ -20,17 +20,16 @@ under a scheduler is its base: the schedule goes on, scaled by new/old.
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_args._util.flat import flatten
 from lightning_args.config.optim import LIGHTNING_SCHEDULER_KEYS
 from lightning_args.errors import ConfigValueError, UsageError
-from lightning_args.run.record import LINEAGE
 
 _log = logging.getLogger(__name__)
 
@@ -51,6 +50,8 @@ FORKABLE = (
     "trainer.max_time",
     "trainer.min_epochs",
     "trainer.min_steps",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
     "data.batch_size",
     "test",
 )
@@ -59,7 +60,7 @@ _FIXED = frozenset({"_target_", "_partial_"})
 
 @dataclass(frozen=True)
 class Forked:
-    """What :func:`fork` did: the new run's directory and its objective."""
+    """What :func:`lightning_args.fork` did: the new run's directory and its objective."""
 
     run_dir: Path
     value: Objective
@@ -77,89 +78,96 @@ class _Slot:
     scheduler_key: str
 
 
-def fork(
-    run_dir: str | Path,
-    overrides: Sequence[str] = (),
-    checkpoint: str = "last",
-    out_dir: str | Path | None = None,
-) -> Forked:
-    """Train a new run from ``run_dir``'s ``checkpoint`` with ``overrides`` changed (see the
-    module's docstring for what may change); it goes to ``out_dir`` (default:
-    ``<run_dir>-fork``, ``-1``... if taken).
+@dataclass
+class Plan:
+    """A fork worked out: the parent's checkpoint with the changes written into it (not saved
+    yet) and the lineage the new run's record keeps."""
 
-    Example::
+    state: dict[str, Any]
+    changes: dict[str, Any]
+    lineage: dict[str, Any]
+    dropped: list[str]
 
-        forked = lightning_args.fork(
-            "outputs/runs/2026-12-03_10-00-00", ["optimizer.lr=0.01", "trainer.max_epochs=30"]
-        )
-        print(forked.run_dir, forked.value)
-    """
-    import torch
 
+def plan(cfg: DictConfig) -> Plan:
+    """Fork ``cfg.fork.parent``'s checkpoint into the run ``cfg`` describes: every key whose
+    resolved value differs from the parent's checkpoint config is a change, checked and written
+    into the restored states (in memory). One message for a change that cannot be made, for a
+    parent that is still running, and for a fork with nothing left to train."""
     from lightning_args._compat.lightning import at_epoch_end, drop_checkpoint_callback_states
-    from lightning_args._util.atomic import atomic_write, replacing, temporary_beside
-    from lightning_args.config.store import unique_dir
-    from lightning_args.run.app import train
     from lightning_args.run.checkpoint import CONFIG_KEY, config_of, read_checkpoint
-    from lightning_args.run.confine import confine
     from lightning_args.run.load import checkpoint_path
-    from lightning_args.run.resume import log_to, record_of
+    from lightning_args.run.record import record_of
 
-    root = Path(run_dir).resolve()
+    root = Path(str(cfg.fork.parent)).resolve()
     record = record_of(root)  # refuses a directory without a record, or a live run
     if record.cv:
         raise UsageError(
             f"{root.name} is a k-fold run: it trains nothing itself. Fix: fork one of its folds, "
-            f"e.g. lightning-args fork {root / 'folds' / '0'}"
+            f"e.g. fork.parent={root / 'folds' / '0'}"
         )
-    source = checkpoint_path(root, checkpoint, record)
+    source = checkpoint_path(root, str(cfg.fork.checkpoint), record)
     state = read_checkpoint(source, "cpu")
-    cfg = OmegaConf.create(config_of(state, source, root))  # judged before anything is used
-    changes = _parse(overrides)
+    parent = OmegaConf.create(config_of(state, source, root))  # judged before anything is used
+    wanted = _plain(cfg)
+    changes = _differences(flatten(_plain(parent)), flatten(wanted))
     for key, value in changes.items():
-        _apply(key, value, cfg, state, at_epoch_end(state))
-    _check_left_to_train(cfg, state, root)
+        _apply(key, value, parent, state, at_epoch_end(state))
+    _check_left_to_train(parent, state, root)
+    state[CONFIG_KEY]["config"] = wanted
+    lineage = {
+        "parent": str(root),
+        "run": record.id,
+        "checkpoint": source.name,
+        "epoch": int(state.get("epoch", 0)),
+        "step": int(state.get("global_step", 0)),
+        "changes": changes,
+    }
+    return Plan(state, changes, lineage, drop_checkpoint_callback_states(state))
 
-    target = Path(out_dir) if out_dir else Path(unique_dir(f"{root}-fork"))
-    if target.exists() and any(target.iterdir()):
-        raise UsageError(f"{target} exists and is not empty. Fix: --out <a new directory>")
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        moved = OmegaConf.create(confine(_plain(cfg), target, f"checkpoint {str(source)!r}"))
-        lineage = {
-            "parent": str(root),
-            "run": record.id,
-            "checkpoint": source.name,
-            "epoch": int(state.get("epoch", 0)),
-            "step": int(state.get("global_step", 0)),
-            "changes": {key: _plain(value) for key, value in changes.items()},
-        }
-        OmegaConf.update(moved, LINEAGE, lineage, merge=False)
-        state[CONFIG_KEY]["config"] = _plain(moved)
-        dropped = drop_checkpoint_callback_states(state)
-        # As Hydra writes a run's: show, diff and runs read the fork as any run.
-        atomic_write(_mkdirs(target / ".hydra") / "config.yaml", OmegaConf.to_yaml(moved))
-        start = _mkdirs(target / "checkpoints") / FORK_CHECKPOINT
-        tmp = temporary_beside(start)
-        with replacing(start, tmp):
-            torch.save(state, tmp)
-            tmp.replace(start)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)  # nothing half-made is left behind
-        raise
-    moved.ckpt_path = str(start)
-    moved.overwrite = False
-    log_to(target)
+
+def start_fork(cfg: DictConfig, run_dir: Path) -> tuple[str, dict[str, Any]]:
+    """Write ``run_dir/checkpoints/fork.ckpt`` for the fork ``cfg`` asks for (:func:`plan`);
+    return its path, to train from, and the lineage for the run's record."""
+    import torch
+
+    from lightning_args._util.atomic import replacing, temporary_beside
+
+    planned = plan(cfg)
+    start = _mkdirs(run_dir / "checkpoints") / FORK_CHECKPOINT
+    tmp = temporary_beside(start)
+    with replacing(start, tmp):
+        torch.save(planned.state, tmp)
+        tmp.replace(start)
     _log.info(
-        "Forking %s at epoch %d (step %d) into %s: %s%s",
-        root.name,
-        lineage["epoch"],
-        lineage["step"],
-        target,
-        " ".join(overrides) or "nothing changed",
-        f" (its {', '.join(dropped)} state left behind)" if dropped else "",
+        "Forked from %s at epoch %d (step %d): %s%s",
+        planned.lineage["parent"],
+        planned.lineage["epoch"],
+        planned.lineage["step"],
+        " ".join(f"{k}={v}" for k, v in planned.changes.items()) or "nothing changed",
+        "; it tracks its own best checkpoint" if planned.dropped else "",
     )
-    return Forked(target, train(moved))
+    return str(start), planned.lineage
+
+
+#: Keys that differ between a fork and its parent by construction: where each run writes, how
+#: it starts, the lineage itself.
+_OWN = ("paths.", "fork.", "ckpt_path", "overwrite")
+
+
+def _differences(parent: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    from lightning_args.run.confine import FILE_NAME_KEYS, RUN_PATH_KEYS
+
+    own = RUN_PATH_KEYS | FILE_NAME_KEYS
+    return {
+        key: value
+        for key in sorted(parent.keys() | wanted.keys())
+        if not key.startswith(_OWN) and key.split(".")[-1] not in own
+        if (value := wanted.get(key, _ABSENT)) != parent.get(key, _ABSENT)
+    }
+
+
+_ABSENT = object()
 
 
 def _mkdirs(folder: Path) -> Path:
@@ -167,16 +175,11 @@ def _mkdirs(folder: Path) -> Path:
     return folder
 
 
-def _parse(overrides: Sequence[str]) -> dict[str, Any]:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
-    return {override.key_or_group: override.value() for override in parsed}
-
-
 def _apply(key: str, value: Any, cfg: DictConfig, state: dict[str, Any], epoch_end: bool) -> None:
     """Change ``key`` to ``value`` in ``cfg`` and, for an optimizer's or a scheduler's
     hyperparameter, in the restored states of ``state``; one message if it cannot change."""
+    if value is _ABSENT:
+        _refuse(key, None, "the fork's config lacks it")
     parts = key.split(".")
     slot = _slot_of(parts, cfg)
     if slot is not None:
@@ -302,4 +305,7 @@ def _check_left_to_train(cfg: DictConfig, state: Mapping[str, Any], root: Path) 
 
 
 def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    """Plain data (enums as their names): what a checkpoint read as weights only can hold."""
+    if not OmegaConf.is_config(value):
+        return value
+    return OmegaConf.to_container(value, resolve=True, enum_to_str=True)

@@ -29,10 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from lightning_args._util.atomic import atomic_write
-from lightning_args.errors import RecordError
+from lightning_args.errors import RecordError, UsageError
 
-#: The key of a forked run's config (and ``run.json``) that holds its lineage.
-LINEAGE = "fork"
 RECORD_NAME = "run.json"
 
 
@@ -294,3 +292,20 @@ def package_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def record_of(root: Path) -> RunRecord:
+    """The record of the run in ``root``; refuses a directory without one, or a live run."""
+    if not (root / RECORD_NAME).is_file():
+        raise UsageError(
+            f"{str(root)!r} is not a run directory: it has no {RECORD_NAME}. "
+            "Fix: `lightning-args runs` lists them"
+        )
+    record = RunRecord.read(root)
+    here = record.host == socket.gethostname()
+    if record.status == RunStatus.RUNNING and here and process_alive(record.pid):
+        raise UsageError(
+            f"{root.name} is still running (pid {record.pid}): two processes must not train in "
+            "one directory. Fix: wait for it, or stop it first"
+        )
+    return record

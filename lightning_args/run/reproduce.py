@@ -15,8 +15,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_args.run.record import LINEAGE, RunRecord, git_info
-from lightning_args.run.resume import last_checkpoint, log_to, record_of, saved_config
+from lightning_args.run.record import RunRecord, git_info, record_of
+from lightning_args.run.resume import last_checkpoint, log_to, saved_config
 
 
 @dataclass
@@ -75,12 +75,13 @@ def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> Reprodu
 
 def _fork_start(cfg: DictConfig, root: Path, target: Path) -> str | None:
     """A forked run is reproduced from the checkpoint it started from (a copy of its
-    ``checkpoints/fork.ckpt``, read as weights only), every other run from scratch."""
+    ``checkpoints/fork.ckpt``, read as weights only; its parent may be gone by now), every
+    other run from scratch."""
     from lightning_args.run.confine import inside
     from lightning_args.run.fork import FORK_CHECKPOINT
 
     start = root / "checkpoints" / FORK_CHECKPOINT
-    if OmegaConf.select(cfg, LINEAGE, default=None) is None or not start.is_file():
+    if not OmegaConf.select(cfg, "fork.parent", default=None) or not start.is_file():
         return None
     copy = target / "checkpoints" / FORK_CHECKPOINT
     copy.parent.mkdir(parents=True, exist_ok=True)

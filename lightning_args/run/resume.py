@@ -12,18 +12,19 @@ Only how long it trains may change; a different model is a new run.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_args._util.atomic import atomic_write
 from lightning_args.errors import CheckpointError, ConfigValueError, UsageError
 from lightning_args.run.app import Objective, train
 from lightning_args.run.confine import inside
+from lightning_args.run.fork import Forked
 from lightning_args.run.ownership import claimed
-from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus, process_alive
+from lightning_args.run.record import RunRecord, RunStatus, record_of
 
 #: What ``resume`` may change: how long the run trains, and whether it tests at the end.
 RESUMABLE = (
@@ -122,23 +123,6 @@ def _number(path: Path) -> int:
     return int(path.name)
 
 
-def record_of(root: Path) -> RunRecord:
-    """The record of the run in ``root``; refuses a directory without one, or a live run."""
-    if not (root / RECORD_NAME).is_file():
-        raise UsageError(
-            f"{str(root)!r} is not a run directory: it has no {RECORD_NAME}. "
-            "Fix: `lightning-args runs` lists them"
-        )
-    record = RunRecord.read(root)
-    here = record.host == socket.gethostname()
-    if record.status == RunStatus.RUNNING and here and process_alive(record.pid):
-        raise UsageError(
-            f"{root.name} is still running (pid {record.pid}): two processes must not train in "
-            "one directory. Fix: wait for it, or stop it first"
-        )
-    return record
-
-
 def last_checkpoint(root: Path, why: str) -> Path:
     """``root/checkpoints/last.ckpt``, or a :class:`CheckpointError` saying ``why`` it matters."""
     last = root / "checkpoints" / "last.ckpt"
@@ -200,3 +184,57 @@ def log_to(root: Path) -> None:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+
+
+def fork(
+    run_dir: str | Path,
+    overrides: Sequence[str] = (),
+    checkpoint: str = "last",
+    out_dir: str | Path | None = None,
+) -> Forked:
+    """Train a new run from ``run_dir``'s ``checkpoint`` with ``overrides`` changed (only what
+    can change mid-training: :data:`lightning_args.run.fork.FORKABLE`); it goes to ``out_dir``
+    (default: ``<run_dir>-fork``, ``-1``... if taken). Everything is checked before the new
+    directory is made. ``python train.py fork.parent=<run dir> optimizer.lr=0.01 ...`` does the
+    same from the app's own configs.
+
+    Example::
+
+        forked = lightning_args.fork(
+            "outputs/runs/2026-12-03_10-00-00", ["optimizer.lr=0.01", "trainer.max_epochs=30"]
+        )
+        print(forked.run_dir, forked.value)
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from lightning_args.config.store import unique_dir
+    from lightning_args.run.checkpoint import config_of, read_checkpoint
+    from lightning_args.run.confine import confine
+    from lightning_args.run.fork import plan
+    from lightning_args.run.load import checkpoint_path
+
+    root = Path(run_dir).resolve()
+    source = checkpoint_path(root, checkpoint, record_of(root))
+    cfg = OmegaConf.create(config_of(read_checkpoint(source, "cpu"), source, root))
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=False)
+    OmegaConf.update(cfg, "fork", {"parent": str(root), "checkpoint": checkpoint}, merge=False)
+    cfg.ckpt_path = None
+    cfg.overwrite = False
+    plan(cfg)  # every refusal before anything is made
+    target = Path(out_dir) if out_dir else Path(unique_dir(f"{root}-fork"))
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(f"{target} exists and is not empty. Fix: --out <a new directory>")
+    target.mkdir(parents=True, exist_ok=True)
+    container = OmegaConf.to_container(cfg, resolve=True)
+    if not isinstance(container, dict):
+        raise CheckpointError(f"{source} holds no config mapping. Fix: fork another run")
+    resolved = {str(k): v for k, v in container.items()}
+    moved = OmegaConf.create(confine(resolved, target, f"checkpoint {str(source)!r}"))
+    # After confine, which moves every path under the parent into the new run, this one too.
+    OmegaConf.update(moved, "fork", {"parent": str(root), "checkpoint": checkpoint}, merge=False)
+    # As Hydra writes a run's: show, diff and runs read the fork as any run.
+    (target / ".hydra").mkdir(exist_ok=True)
+    atomic_write(target / ".hydra" / "config.yaml", OmegaConf.to_yaml(moved))
+    log_to(target)
+    return Forked(target, train(moved))
