@@ -8,6 +8,7 @@ two-core machine at once.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -107,6 +108,29 @@ def test_a_kfold_run_with_parallel_folds_runs_them_as_a_slurm_job_array(tmp_path
         assert fold["pid"] != parent["pid"]
         assert "Run completed" in (run / "folds" / str(index) / "train.log").read_text()
     assert f"as slurm jobs {job}_0, {job}_1" in (run / "train.log").read_text()
+
+
+def test_a_pbt_sweep_runs_each_interval_as_a_slurm_job(tmp_path: Path) -> None:
+    """``+sweep=pbt -m launcher=slurm``: 2 members x 2 intervals, each interval a job; the
+    second interval of each goes on from a checkpoint (its own or the better member's)."""
+    sweep = multirun(
+        tmp_path, "+sweep=pbt", "hydra.sweeper.population=2", "hydra.sweeper.intervals=2",
+        "hydra.sweeper.perturbation_interval=1", "hydra.sweeper.quantile_fraction=0.5",
+    )  # fmt: skip
+    lines = [json.loads(line) for line in (sweep / "pbt.jsonl").read_text().splitlines()]
+    assert sorted((i["member"], i["interval"]) for i in lines) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    jobs = {p.name for p in (sweep / ".submitit").iterdir() if p.is_dir()}
+    assert len(jobs) == 4  # one Slurm job per interval
+    for job in jobs:
+        assert sacct(job) == [(job, "COMPLETED")]
+    for line in lines:
+        record = read_record(sweep / line["run"])
+        assert record["status"] == "completed"
+        if line["interval"] == 1:
+            assert record["fork"]["parent"] == str(sweep / line["parent"])
+    # With 2 members and quantile 0.5, the worse one copies the better one if both had ended
+    # their first interval when it was judged (no barrier: the order is the cluster's).
+    assert sum(line["exploited"] is not None for line in lines) <= 1
 
 
 def test_ddp_runs_as_two_slurm_tasks_with_one_run_directory_and_survives_preemption(

@@ -170,6 +170,27 @@ def _differences(parent: dict[str, Any], wanted: dict[str, Any]) -> dict[str, An
 _ABSENT = object()
 
 
+def is_forkable_key(key: str) -> bool:
+    """Whether ``key`` has the form of what a fork may change (:data:`FORKABLE`); whether the
+    run's optimizer or scheduler holds it is known only from its checkpoint.
+
+    Example:
+        >>> keys = ("optimizer.lr", "model.encoder.hidden", "scheduler.interval")
+        >>> [is_forkable_key(k) for k in keys]
+        [True, False, False]
+    """
+    parts = key.split(".")
+    if key in FORKABLE:
+        return True
+    node = parts[-2] if len(parts) >= 2 else ""
+    fixed = _FIXED | (set(LIGHTNING_SCHEDULER_KEYS) if node == "scheduler" else set())
+    if len(parts) == 2 and parts[0] in ("optimizer", "scheduler"):
+        return parts[1] not in fixed
+    if len(parts) == 4 and parts[0] == "optimizers" and parts[2] in ("optimizer", "scheduler"):
+        return parts[3] not in fixed
+    return len(parts) == 4 and parts[:2] == ["model", "losses"] and parts[3] == "weight"
+
+
 def _mkdirs(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
