@@ -183,6 +183,7 @@ def test_the_app_forks_from_its_own_configs_with_fork_parent(parent: Path, tmp_p
     same = ("scheduler.T_max=1000", "trainer.enable_progress_bar=false")
     run = train_in_process(
         tmp_path / "app", f"fork.parent={parent}", "optimizer.lr=0.01", "trainer.max_epochs=3",
+        f"paths.output_root={tmp_path}",  # where it writes (its data cache too) is no change
         *same,
     )  # fmt: skip
     assert read_record(run)["fork"]["changes"] == {"optimizer.lr": 0.01, "trainer.max_epochs": 3}

@@ -148,6 +148,8 @@ def test_a_pbt_sweep_trains_its_intervals_and_exploits_by_copying_a_checkpoint(
     exploits = [i for i in journal if i.exploited is not None]
     summary = yaml.safe_load((sweep / "pbt.yaml").read_text())
     assert len(summary["best"]["schedule"]) == 3
+    for picture in ("pbt_scores.png", "pbt_lineage.png"):
+        assert (sweep / picture).read_bytes().startswith(b"\x89PNG")
     if quantile < 0.25:  # 4 members x 0.2 < 1: no quantile, no exploit
         assert exploits == []
         return

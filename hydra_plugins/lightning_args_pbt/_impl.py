@@ -5,6 +5,7 @@ launcher, judged and perturbed as it ends (:mod:`._population`).
     values -> ``n_jobs`` loops, each taking the next member that is free: its next interval's
     job (interval 0 from scratch; later ones fork the member's own last run, or a better
     member's: ``fork.parent``) -> the interval's score in the journal -> the summary
+    (``pbt.yaml``) and its pictures (``pbt_scores.png``, ``pbt_lineage.png``)
 
 Interval ``k`` of member ``m`` runs in ``<sweep dir>/m<m>/<k>`` and trains to epoch
 ``(k + 1) * perturbation_interval``; it goes on from a checkpoint through
@@ -29,7 +30,7 @@ import yaml
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.lightning_args_optuna._composed import parse_space
 from hydra_plugins.lightning_args_optuna._console import QuietTask
@@ -39,6 +40,7 @@ from hydra_plugins.lightning_args_optuna._settings import (
     parse_directions,
     pin_sweep_dir,
 )
+from hydra_plugins.lightning_args_pbt._plots import write_plots
 from hydra_plugins.lightning_args_pbt._population import (
     JOURNAL,
     Interval,
@@ -126,6 +128,9 @@ class PBTSweep:
             joblib_compat.release_workers()
         summary = self._summary()
         atomic_write(self.sweep_dir / SUMMARY, yaml.safe_dump(summary, sort_keys=False))
+        metric = OmegaConf.select(self.config, "objective.metric", default="score")
+        history = [i for m in self.members for i in m.history]
+        write_plots(history, self.sweep_dir, metric=str(metric))
         best = summary["best"]
         _log.info(
             "PBT done: best member %s, %s=%s after %d intervals; its schedule is in %s",

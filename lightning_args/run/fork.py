@@ -156,9 +156,11 @@ _OWN = ("paths.", "fork.", "ckpt_path", "overwrite")
 
 
 def _differences(parent: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
-    from lightning_args.run.confine import FILE_NAME_KEYS, RUN_PATH_KEYS
+    from lightning_args.run.confine import FILE_NAME_KEYS, RUN_PATH_KEYS, shared_stores
 
-    own = RUN_PATH_KEYS | FILE_NAME_KEYS
+    # Where a run writes, and the machine's shared stores (the data cache, MLflow's), which a
+    # config read back is pointed at anew: no change to how it trains.
+    own = RUN_PATH_KEYS | FILE_NAME_KEYS | shared_stores().keys()
     return {
         key: value
         for key in sorted(parent.keys() | wanted.keys())
