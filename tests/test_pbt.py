@@ -133,21 +133,26 @@ def _journal(sweep: Path) -> list[Interval]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("quantile", [0.25, 0.2], ids=["exploits", "control-no-quantile"])
+@pytest.mark.parametrize(
+    ("quantile", "intervals"), [(0.25, 3), (0.2, 2)], ids=["exploits", "control-no-quantile"]
+)
 def test_a_pbt_sweep_trains_its_intervals_and_exploits_by_copying_a_checkpoint(
-    tmp_path: Path, quantile: float
+    tmp_path: Path, quantile: float, intervals: int
 ) -> None:
-    result = run_app(*PBT, f"hydra.sweeper.quantile_fraction={quantile}", cwd=tmp_path)
+    result = run_app(
+        *PBT, f"hydra.sweeper.quantile_fraction={quantile}",
+        f"hydra.sweeper.intervals={intervals}", cwd=tmp_path,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = _sweep_dir(tmp_path)
     journal = _journal(sweep)
     assert sorted((i.member, i.interval) for i in journal) == [
-        (m, k) for m in range(4) for k in range(3)
+        (m, k) for m in range(4) for k in range(intervals)
     ]
     assert all(i.score is not None for i in journal)
     exploits = [i for i in journal if i.exploited is not None]
     summary = yaml.safe_load((sweep / "pbt.yaml").read_text())
-    assert len(summary["best"]["schedule"]) == 3
+    assert len(summary["best"]["schedule"]) == intervals
     for picture in ("pbt_scores.png", "pbt_lineage.png"):
         assert (sweep / picture).read_bytes().startswith(b"\x89PNG")
     if quantile < 0.25:  # 4 members x 0.2 < 1: no quantile, no exploit
@@ -173,7 +178,6 @@ def test_a_killed_pbt_sweep_finishes_its_intervals_without_redoing_finished_ones
 ) -> None:
     proc = start_app(
         *PBT,
-        "hydra.sweeper.perturbation_interval=2",
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -193,7 +197,7 @@ def test_a_killed_pbt_sweep_finishes_its_intervals_without_redoing_finished_ones
     assert 5 <= len(before) < 12
     kept = {i.run: (sweep / i.run / "checkpoints" / "last.ckpt").stat().st_mtime_ns for i in before}
 
-    result = run_app(*PBT, "hydra.sweeper.perturbation_interval=2", cwd=tmp_path)
+    result = run_app(*PBT, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     after = _journal(sweep)
     assert after[: len(before)] == before  # the finished intervals, as they were
@@ -203,3 +207,27 @@ def test_a_killed_pbt_sweep_finishes_its_intervals_without_redoing_finished_ones
     for run, mtime in kept.items():  # none of them trained again
         assert (sweep / run / "checkpoints" / "last.ckpt").stat().st_mtime_ns == mtime, run
     assert f"{len(before)} of 12 intervals done" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"nope": 1}, "hydra.sweeper.nope is not a setting of PBTSweeperConfig"),
+        ({"population": 1}, "hydra.sweeper.population=1: expected at least 2 members"),
+        ({"quantile_fraction": 0.7}, "hydra.sweeper.quantile_fraction=0.7: expected above 0"),
+        ({"perturbation_factors": []}, "hydra.sweeper.perturbation_factors=[]: expected"),
+    ],
+    ids=["unknown", "population", "quantile", "factors"],
+)
+def test_bad_settings_are_one_message_before_anything_runs(
+    settings: dict[str, Any], said: str
+) -> None:
+    from hydra_plugins.lightning_args_pbt._impl import _check
+    from hydra_plugins.lightning_args_pbt.lightning_args_pbt_sweeper import (
+        LightningArgsPBTSweeper,
+    )
+    from lightning_args.errors import ConfigValueError
+
+    with pytest.raises(ConfigValueError) as refused:
+        _check(LightningArgsPBTSweeper(**settings).settings)
+    assert said in str(refused.value)

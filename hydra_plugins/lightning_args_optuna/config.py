@@ -398,6 +398,24 @@ PRUNERS: dict[str, type[PrunerConfig]] = {
 }
 
 
+def typed_settings(schema: Any, settings: dict[str, Any], option: str) -> Any:
+    """``schema(**settings)``, a sweeper plugin's settings; a key the schema lacks (where
+    ``hydra.sweeper`` is an untyped node naming the plugin's class) is one message."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(schema)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        from lightning_args.errors import ConfigValueError
+
+        raise ConfigValueError(
+            f"hydra.sweeper.{unknown[0]} is not a setting of {schema.__name__}: "
+            f"expected one of {', '.join(sorted(k for k in known if not k.startswith('_')))}"
+            f". Fix: remove it, or choose the sweeper with hydra/sweeper={option}"
+        )
+    return schema(**settings)
+
+
 def register() -> None:
     """Store the sweeper and its sampler and pruner options."""
     cs = ConfigStore.instance()

@@ -7,14 +7,13 @@ load in :meth:`LightningArgsOptunaSweeper.setup`, which only runs for ``-m``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from hydra_plugins.lightning_args_optuna.config import SweeperConfig
+from hydra_plugins.lightning_args_optuna.config import SWEEPER, SweeperConfig, typed_settings
 
 if TYPE_CHECKING:
     from hydra_plugins.lightning_args_optuna._impl import OptunaSweep
@@ -30,17 +29,7 @@ class LightningArgsOptunaSweeper(Sweeper):
     """
 
     def __init__(self, **settings: Any) -> None:
-        known = {f.name for f in fields(SweeperConfig)}
-        unknown = sorted(set(settings) - known)
-        if unknown:  # only where hydra.sweeper is an untyped node naming this class
-            from lightning_args.errors import ConfigValueError
-
-            raise ConfigValueError(
-                f"hydra.sweeper.{unknown[0]} is not a setting of {SweeperConfig.__name__}: "
-                f"expected one of {', '.join(sorted(k for k in known if not k.startswith('_')))}"
-                ". Fix: remove it, or choose the sweeper with hydra/sweeper=lightning_args_optuna"
-            )
-        self.settings = SweeperConfig(**settings)
+        self.settings: SweeperConfig = typed_settings(SweeperConfig, settings, SWEEPER)
         self._sweep: OptunaSweep | None = None
 
     def setup(

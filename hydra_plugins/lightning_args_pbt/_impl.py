@@ -33,7 +33,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.lightning_args_optuna._composed import parse_space
-from hydra_plugins.lightning_args_optuna._console import QuietTask
+from hydra_plugins.lightning_args_optuna._console import QuietTask, ShortLaunchLines
 from hydra_plugins.lightning_args_optuna._settings import (
     container,
     launcher_parallelism,
@@ -86,6 +86,7 @@ class PBTSweep:
         self.maximize = parse_directions(settings.direction)[0] == "maximize"
         self._lock = threading.Lock()
         self._started = time.time()
+        self._launch_lines = ShortLaunchLines()  # "#<job> : m<k>/<i> <values>", headers once
 
     def run(self, arguments: list[str]) -> list[list[JobReturn]]:
         base, space = parse_space(container(self.settings.params), arguments)
@@ -123,7 +124,8 @@ class PBTSweep:
         )
         self.returns: list[tuple[int, JobReturn]] = []
         self._busy: set[int] = set()
-        self._loops()
+        with self._launch_lines.installed():
+            self._loops()
         if type(self.launcher).__name__ == "JoblibLauncher":
             joblib_compat.release_workers()
         summary = self._summary()
@@ -232,7 +234,9 @@ class PBTSweep:
             )
         job = k * self.settings.population + member.number
         epochs = self._epochs(step)
-        ret = self._launch(self._overrides(run, epochs, step), job)
+        origin = f" from {step.parent}" if step.parent else ""
+        line = f"{run}{origin}, to epoch {epochs}: {_values(step.params)}"
+        ret = self._launch(self._overrides(run, epochs, step), job, line)
         error = job_error(ret)
         score = None if error is not None else _score(ret.return_value)
         entry = Interval(
@@ -301,9 +305,10 @@ class PBTSweep:
                 lines.append("overwrite=true")
         return lines
 
-    def _launch(self, overrides: list[str], job: int) -> JobReturn:
+    def _launch(self, overrides: list[str], job: int, line: str) -> JobReturn:
         try:
-            (ret,) = self.launcher.launch([overrides], initial_job_idx=job)
+            with self._launch_lines.launching([(job, line)]):
+                (ret,) = self.launcher.launch([overrides], initial_job_idx=job)
         except Exception as error:  # the launcher itself failed (e.g. submission refused)
             ret = failed_job(overrides, error)
         return ret

@@ -8,14 +8,14 @@ load in :meth:`LightningArgsPBTSweeper.setup`, which only runs for ``-m``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from hydra_plugins.lightning_args_pbt.config import PBTSweeperConfig
+from hydra_plugins.lightning_args_optuna.config import typed_settings
+from hydra_plugins.lightning_args_pbt.config import SWEEPER, PBTSweeperConfig
 
 if TYPE_CHECKING:
     from hydra_plugins.lightning_args_pbt._impl import PBTSweep
@@ -28,17 +28,7 @@ class LightningArgsPBTSweeper(Sweeper):
     :class:`~hydra_plugins.lightning_args_pbt.config.PBTSweeperConfig`."""
 
     def __init__(self, **settings: Any) -> None:
-        known = {f.name for f in fields(PBTSweeperConfig)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            from lightning_args.errors import ConfigValueError
-
-            raise ConfigValueError(
-                f"hydra.sweeper.{unknown[0]} is not a setting of {PBTSweeperConfig.__name__}: "
-                f"expected one of {', '.join(sorted(k for k in known if not k.startswith('_')))}"
-                ". Fix: remove it"
-            )
-        self.settings = PBTSweeperConfig(**settings)
+        self.settings: PBTSweeperConfig = typed_settings(PBTSweeperConfig, settings, SWEEPER)
         self._sweep: PBTSweep | None = None
 
     def setup(
