@@ -231,3 +231,25 @@ def test_bad_settings_are_one_message_before_anything_runs(
     with pytest.raises(ConfigValueError) as refused:
         _check(LightningArgsPBTSweeper(**settings).settings)
     assert said in str(refused.value)
+
+
+def test_a_rerun_tries_a_failed_interval_again_and_keeps_the_ended_ones(tmp_path: Path) -> None:
+    from hydra_plugins.lightning_args_pbt._impl import PBTSweep
+    from hydra_plugins.lightning_args_pbt.config import PBTSweeperConfig
+
+    sweep = PBTSweep.__new__(PBTSweep)  # only what reading the journal needs
+    sweep.settings = PBTSweeperConfig(population=2, intervals=3)
+    sweep.space = {"lr": SPACE["lr"]}
+    sweep.journal = tmp_path / "pbt.jsonl"
+    ended = [
+        Interval(0, 0, "m0/0", {"lr": 0.01}, 0.9, 1),
+        Interval(1, 0, "m1/0", {"lr": 0.02}, 0.8, 1),
+        Interval(0, 1, "m0/1", {"lr": 0.01}, None, 2, "m0/0"),  # failed
+    ]
+    members = sweep._members(ended)
+    assert [len(m.history) for m in members] == [1, 1]  # member 0's interval 1 runs again
+    assert members[0].latest == ended[0]
+    retried = Interval(0, 1, "m0/1", {"lr": 0.01}, 0.95, 2, "m0/0")
+    assert sweep._members([*ended, retried])[0].history == [ended[0], retried]
+    with pytest.raises(SweepError, match="does not follow its earlier ones"):
+        sweep._members([Interval(0, 2, "m0/2", {"lr": 0.01}, 0.9, 3)])  # another sweep's

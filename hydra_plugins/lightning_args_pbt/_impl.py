@@ -14,8 +14,8 @@ the new hyperparameters are written into the restored states. No barrier: a memb
 interval is judged against the others' latest scores and goes on at once.
 
 Killed and re-run with the same command, the sweep reads ``pbt.jsonl`` and continues: finished
-intervals are kept; an interval that was running continues from its own checkpoint (or starts
-again, its old directory moved aside, if it saved none).
+intervals are kept; an interval that was running, or that failed, continues from its own
+checkpoint (or starts again, its old directory moved aside, if it saved none).
 """
 
 from __future__ import annotations
@@ -152,6 +152,8 @@ class PBTSweep:
             for m in range(self.settings.population)
         ]
         for entry in journal:
+            if entry.score is None:  # a failed interval: a re-run of the sweep tries it again
+                continue
             if not 0 <= entry.member < len(members) or entry.interval != len(
                 members[entry.member].history
             ):

@@ -8,8 +8,9 @@ exploit-and-explore step (Jaderberg et al. 2017, as Ray Tune's ``PopulationBased
   multiplied by one of ``factors`` (kept inside its range; integers rounded); a choice is
   resampled with ``resample_probability``, otherwise moved to a neighbouring choice.
 
-Every random decision comes from a stream of its own (seed, member, interval): a resumed sweep
-makes the same decisions as an uninterrupted one would.
+Every random draw comes from a stream of its own (seed, member, interval): a resumed sweep draws
+what an uninterrupted one would have. Whom a member is compared with depends on who had ended
+an interval at that moment (there is no barrier), as in any asynchronous PBT.
 """
 
 from __future__ import annotations

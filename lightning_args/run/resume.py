@@ -7,6 +7,9 @@ The config comes from the checkpoint (resolved when the run started; judged by t
 and confined to the run directory, :mod:`lightning_args.run.trust` and
 :mod:`lightning_args.run.confine`), not from today's ``conf/``: a resumed run is the same run.
 Only how long it trains may change; a different model is a new run.
+
+:func:`fork` continues a run in a *new* directory instead, with some hyperparameters changed
+(what may change, and how: :mod:`lightning_args.run.fork`).
 """
 
 from __future__ import annotations
