@@ -195,3 +195,24 @@ def test_the_app_forks_from_its_own_configs_with_fork_parent(parent: Path, tmp_p
             "trainer.max_epochs=3", *same,
         )  # fmt: skip
     assert not (tmp_path / "refused" / START).exists()
+
+
+@pytest.mark.slow
+def test_a_named_optimizer_is_forked_alone(tmp_path: Path) -> None:
+    """The GAN's two optimizers: ``optimizers.generator.optimizer.lr`` changes the generator's
+    (the second, in config order) and leaves the discriminator's as it was."""
+    gan = ("model=gan", "trainer.max_epochs=1", "trainer.enable_progress_bar=false")
+    parent = train_in_process(tmp_path / "gan", *gan)
+    run = train_in_process(
+        tmp_path / "fork", *gan[:1], "trainer.max_epochs=2", *gan[2:], f"fork.parent={parent}",
+        "optimizers.generator.optimizer.lr=0.004",
+    )  # fmt: skip
+    before = _load(parent / LAST)["optimizer_states"]
+    after = _load(run / START)["optimizer_states"]
+    (discriminator,), (generator,) = (state["param_groups"] for state in after)
+    assert generator["lr"] == pytest.approx(0.004)
+    assert _same(discriminator, before[0]["param_groups"][0])
+    assert _same(_without(generator, "lr"), _without(before[1]["param_groups"][0], "lr"))
+    assert read_record(run)["fork"]["changes"] == {
+        "optimizers.generator.optimizer.lr": 0.004, "trainer.max_epochs": 2
+    }  # fmt: skip
