@@ -105,9 +105,14 @@ def test_the_journal_drops_a_torn_last_line_and_names_any_other_bad_one(tmp_path
     journal.write_text(journal.read_text() + "\n")  # no longer the torn last line
     with pytest.raises(SweepError, match=r"pbt.jsonl, line 2: not an interval"):
         read_journal(journal)
-    journal.write_text(json.dumps({**entry.__dict__, "run": "../../elsewhere"}) + "\n")
-    with pytest.raises(SweepError, match="outside the sweep directory"):
-        read_journal(journal)
+    for key, value, said in (
+        ("run", "../../elsewhere", "outside the sweep directory"),
+        ("parent", "/home/someone/runs/x", "is not a run of this sweep"),  # forked from there
+        ("parent", "m0/../../x", "is not a run of this sweep"),
+    ):
+        journal.write_text(json.dumps({**entry.__dict__, key: value}) + "\n")
+        with pytest.raises(SweepError, match=said):
+            read_journal(journal)
 
 
 # --- sweeps ------------------------------------------------------------------------------------

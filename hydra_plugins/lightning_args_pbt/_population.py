@@ -184,7 +184,7 @@ def _interval(data: Any) -> Interval:
     member, interval, run = data["member"], data["interval"], data["run"]
     if not (isinstance(member, int) and isinstance(interval, int) and isinstance(run, str)):
         raise TypeError("member and interval must be integers, run a string")
-    if Path(run).is_absolute() or ".." in Path(run).parts:
+    if not _inside_the_sweep(run):
         raise ValueError(f"run {run!r} is outside the sweep directory")
     score, params = data.get("score"), data.get("params")
     if score is not None and not isinstance(score, int | float):
@@ -195,11 +195,16 @@ def _interval(data: Any) -> Interval:
     if not isinstance(epochs, int) or epochs < 1:
         raise TypeError("epochs must be an integer of at least 1")
     parent, exploited = data.get("parent"), data.get("exploited")
-    if parent is not None and (not isinstance(parent, str) or ".." in Path(parent).parts):
+    if parent is not None and not _inside_the_sweep(parent):
         raise ValueError(f"parent {parent!r} is not a run of this sweep")
     if exploited is not None and not isinstance(exploited, int):
         raise TypeError("exploited must be an integer or null")
     return Interval(member, interval, run, params, score, epochs, parent, exploited)
+
+
+def _inside_the_sweep(run: Any) -> bool:
+    """Whether ``run`` names a folder under the sweep directory (relative, without ``..``)."""
+    return isinstance(run, str) and not Path(run).is_absolute() and ".." not in Path(run).parts
 
 
 def _draw(dist: BaseDistribution, stream: random.Random) -> Any:
