@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -284,23 +285,21 @@ class PBTSweep:
     def _overrides(self, run: str, epochs: int, step: Step) -> list[str]:
         """The job of an interval in ``run``: the base overrides, the member's values, its
         length, where it goes on from; continued in its own directory if it began already."""
-        sweep_dir = str(self.sweep_dir).replace("'", "\\'")
         values = [self.keys[key].override(value) for key, value in step.params.items()]
         lines = [
             *self.base,
             *values,
             f"trainer.max_epochs={epochs}",
-            f"hydra.sweep.dir='{sweep_dir}'",
+            f"hydra.sweep.dir={_quoted(self.sweep_dir)}",
             f"hydra.sweep.subdir={run}",
         ]
         if step.parent is not None:
-            parent = str(self.sweep_dir / step.parent).replace("'", "\\'")
-            lines.append(f"fork.parent='{parent}'")
+            lines.append(f"fork.parent={_quoted(self.sweep_dir / step.parent)}")
         here = self.sweep_dir / run
         for name in ("last.ckpt", "requeue.ckpt", "fork.ckpt"):
             started = here / "checkpoints" / name
             if started.is_file():  # killed mid-interval: it goes on where it was
-                lines.append(f"ckpt_path='{str(started).replace(chr(39), chr(92) + chr(39))}'")
+                lines.append(f"ckpt_path={_quoted(started)}")
                 break
         else:
             if (here / "run.json").is_file():  # began, saved nothing: start it again
@@ -344,6 +343,11 @@ class PBTSweep:
             "settings": {k: container(v) for k, v in asdict(self.settings).items()}
             | {"direction": "maximize" if self.maximize else "minimize"},
         }
+
+
+def _quoted(path: Path) -> str:
+    """A path as an override's value, quoted (a sweep directory's name holds ``=`` and ``,``)."""
+    return "'" + str(path).replace("'", "\\'") + "'"
 
 
 def _history(member: Member) -> dict[str, Any]:
