@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from lightning_args._util.aliases import install as _install_aliases
 from lightning_args._util.lazy import lazy_exports
 from lightning_args.config import Config, DataConfig, ModelConfig
+from lightning_args.config.objective import Objective
 from lightning_args.config.store import register
 from lightning_args.config.terms import TBPTTConfig, TermConfig
 from lightning_args.errors import (
@@ -32,7 +33,7 @@ from lightning_args.errors import (
     UntrustedPathError,
     UntrustedTargetError,
 )
-from lightning_args.run.app import Objective, main, train
+from lightning_args.run.app import main, train
 from lightning_args.run.fork import Forked
 from lightning_args.run.preflight import check_complete
 from lightning_args.run.record import RunRecord

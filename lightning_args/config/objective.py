@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+#: What a run returns: ``objective.metric``'s value, or a tuple of it and ``objective.also``'s.
+Objective = float | tuple[float, ...]
+
+
+def primary(value: Objective) -> float:
+    """``objective.metric``'s value of what a run returned.
+
+    Example:
+        >>> primary(0.9), primary((0.9, 12.0))
+        (0.9, 0.9)
+    """
+    return float(value[0] if isinstance(value, tuple) else value)
+
 
 class Mode(str, Enum):
     """Whether the objective is minimised or maximised."""

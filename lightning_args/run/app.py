@@ -30,6 +30,7 @@ from lightning_args._compat.hydra import (
     full_error,
     shown_configs,
 )
+from lightning_args.config.objective import Objective, primary
 from lightning_args.config.store import register
 from lightning_args.errors import (
     ConfigValueError,
@@ -89,9 +90,6 @@ def main(
         return entry
 
     return decorator
-
-
-Objective = float | tuple[float, ...]
 
 
 def train(cfg: DictConfig) -> Objective:
@@ -205,7 +203,7 @@ def _run(cfg: DictConfig, run_dir: Path, *, writer: bool) -> Objective:
         _log.info(
             "Run completed: %s=%.4f (objective). Everything is in %s",
             cfg.objective.metric,
-            value[0] if isinstance(value, tuple) else value,
+            primary(value),
             run_dir,
         )
     return value

@@ -34,11 +34,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_args._compat.hydra import JOBLIB_LAUNCHER, SUBMITIT_LAUNCHERS, submitit_executor
 from lightning_args._util.output import logged_into
+from lightning_args.config.objective import Objective
 from lightning_args.errors import JobError
 
 _log = logging.getLogger(__name__)
-
-Objective = float | tuple[float, ...]
 
 
 @dataclass(frozen=True)

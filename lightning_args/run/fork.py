@@ -28,12 +28,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_args._util.flat import flatten
+from lightning_args.config.objective import Objective
 from lightning_args.config.optim import LIGHTNING_SCHEDULER_KEYS
 from lightning_args.errors import ConfigValueError, UsageError
 
 _log = logging.getLogger(__name__)
 
-Objective = float | tuple[float, ...]
 
 #: The checkpoint a fork starts from, in its own ``checkpoints/``.
 FORK_CHECKPOINT = "fork.ckpt"

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lightning_args._util.atomic import atomic_write
 from lightning_args._util.stats import Spread
 from lightning_args.config.cv import CVConfig
+from lightning_args.config.objective import Objective, primary
 from lightning_args.errors import ConfigValueError
 from lightning_args.modules.folds import check_settings
 from lightning_args.run.fold_jobs import FoldJob, in_a_multirun, train_in_parallel
@@ -36,8 +37,6 @@ _log = logging.getLogger(__name__)
 
 FOLDS = "folds"  # the parent's sub-directory of fold runs
 REFIT = "refit"  # the parent's sub-directory of its refit run (cv.refit=true)
-
-Objective = float | tuple[float, ...]
 
 
 def cv_of(cfg: DictConfig) -> CVConfig | None:
@@ -94,12 +93,11 @@ def run_folds(
             train(_part_config(cfg, run_dir / REFIT, None))
             update_record()
     mean = _mean_objective(values)
-    first = mean[0] if isinstance(mean, tuple) else mean
     spread = record.objective.get("std") if record is not None else None
     _log.info(
         "K-fold run completed: %s=%.4f +- %.4f (mean and std over %d folds). Everything is in %s",
         cfg.objective.metric,
-        first,
+        primary(mean),
         spread if isinstance(spread, float) else float("nan"),
         len(values),
         run_dir,
@@ -164,10 +162,9 @@ class _FoldReporter:
     def report(self, index: int, values: Sequence[Objective]) -> None:
         import optuna
 
-        value = values[-1]
-        self.trial.report(float(value[0] if isinstance(value, tuple) else value), step=index)
+        self.trial.report(primary(values[-1]), step=index)
         if self.trial.should_prune():
-            mean = statistics.fmean(float(v[0] if isinstance(v, tuple) else v) for v in values)
+            mean = statistics.fmean(primary(v) for v in values)
             raise optuna.TrialPruned(
                 f"pruned after fold {index}: {self.metric}={mean:.4g} (mean of {len(values)})"
             )

@@ -22,8 +22,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_args._util.atomic import atomic_write
+from lightning_args.config.objective import Objective
 from lightning_args.errors import CheckpointError, ConfigValueError, UsageError
-from lightning_args.run.app import Objective, train
+from lightning_args.run.app import train
 from lightning_args.run.confine import inside
 from lightning_args.run.fork import Forked
 from lightning_args.run.ownership import claimed
