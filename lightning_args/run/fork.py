@@ -58,6 +58,12 @@ FORKABLE = (
 _FIXED = frozenset({"_target_", "_partial_"})
 
 
+def _fixed(node: str) -> frozenset[str]:
+    """The keys of an ``optimizer`` or ``scheduler`` node that decide what is built (and, for a
+    scheduler, how Lightning steps it), not how it trains."""
+    return _FIXED | frozenset(LIGHTNING_SCHEDULER_KEYS) if node == "scheduler" else _FIXED
+
+
 @dataclass(frozen=True)
 class Forked:
     """What :func:`lightning_args.fork` did: the new run's directory and its objective."""
@@ -111,9 +117,10 @@ def plan(cfg: DictConfig) -> Plan:
     parent = OmegaConf.create(config_of(state, source, root))  # judged before anything is used
     wanted = _plain(cfg)
     changes = _differences(flatten(_plain(parent)), flatten(wanted))
+    epoch_end = at_epoch_end(state)
     for key, value in changes.items():
-        _apply(key, value, parent, state, at_epoch_end(state))
-    _check_left_to_train(parent, state, root)
+        _apply(key, value, parent, state, epoch_end)
+    _check_left_to_train(parent, state, epoch_end, root)
     state[CONFIG_KEY]["config"] = wanted
     lineage = {
         "parent": str(root),
@@ -184,12 +191,10 @@ def is_forkable_key(key: str) -> bool:
     parts = key.split(".")
     if key in FORKABLE:
         return True
-    node = parts[-2] if len(parts) >= 2 else ""
-    fixed = _FIXED | (set(LIGHTNING_SCHEDULER_KEYS) if node == "scheduler" else set())
     if len(parts) == 2 and parts[0] in ("optimizer", "scheduler"):
-        return parts[1] not in fixed
+        return parts[1] not in _fixed(parts[0])
     if len(parts) == 4 and parts[0] == "optimizers" and parts[2] in ("optimizer", "scheduler"):
-        return parts[3] not in fixed
+        return parts[3] not in _fixed(parts[2])
     return len(parts) == 4 and parts[:2] == ["model", "losses"] and parts[3] == "weight"
 
 
@@ -209,14 +214,13 @@ def _apply(key: str, value: Any, cfg: DictConfig, state: dict[str, Any], epoch_e
         hp = parts[-1]
         on_scheduler = parts[-2] == "scheduler"
         node_key = slot.scheduler_key if on_scheduler else slot.optimizer_key
-        fixed = _FIXED | (set(LIGHTNING_SCHEDULER_KEYS) if on_scheduler else set())
-        if hp in fixed:
+        if hp in _fixed(parts[-2]):
             _refuse(key, value, f"{node_key}.{hp} decides what is built, not how it trains")
         if on_scheduler:
             _set_scheduler(key, value, slot, state)
         else:
             _set_optimizer(key, value, slot, state, OmegaConf.select(cfg, node_key))
-    elif not _forkable(parts, cfg, epoch_end, key, value):
+    elif not _forkable(key, value, cfg, epoch_end):
         _refuse(key, value, _why_not(parts))
     OmegaConf.update(cfg, key, value, merge=False)
 
@@ -279,20 +283,15 @@ def _set_scheduler(key: str, value: Any, slot: _Slot, state: dict[str, Any]) -> 
     scheduler[hp] = value
 
 
-def _forkable(parts: list[str], cfg: DictConfig, epoch_end: bool, key: str, value: Any) -> bool:
-    """Whether a key that is no optimizer's or scheduler's may change (config only)."""
-    if key in FORKABLE:
-        if key == "data.batch_size" and not epoch_end:
-            _refuse(key, value, "the checkpoint is mid-epoch: the batch size changes only at "
-                    "an epoch's end (fork from last.ckpt, saved there)")  # fmt: skip
-        return OmegaConf.select(cfg, key) is not None or key.startswith("trainer.")
-    losses = OmegaConf.select(cfg, "model.losses") or {}
-    return (
-        len(parts) == 4
-        and parts[:2] == ["model", "losses"]
-        and parts[2] in losses
-        and (parts[3] == "weight")
-    )
+def _forkable(key: str, value: Any, cfg: DictConfig, epoch_end: bool) -> bool:
+    """Whether a key that is no optimizer's or scheduler's may change (config only): it has a
+    forkable form (:func:`is_forkable_key`) and the run has it."""
+    if key == "data.batch_size" and not epoch_end:
+        _refuse(key, value, "the checkpoint is mid-epoch: the batch size changes only at an "
+                "epoch's end (fork from last.ckpt, saved there)")  # fmt: skip
+    if not is_forkable_key(key):
+        return False
+    return key.startswith("trainer.") or OmegaConf.select(cfg, key) is not None
 
 
 def _why_not(parts: list[str]) -> str:
@@ -308,12 +307,12 @@ def _refuse(key: str, value: Any, why: str) -> None:
     )
 
 
-def _check_left_to_train(cfg: DictConfig, state: Mapping[str, Any], root: Path) -> None:
-    from lightning_args._compat.lightning import at_epoch_end
-
+def _check_left_to_train(
+    cfg: DictConfig, state: Mapping[str, Any], epoch_end: bool, root: Path
+) -> None:
     epochs = OmegaConf.select(cfg, "trainer.max_epochs")
     steps = OmegaConf.select(cfg, "trainer.max_steps")
-    done = int(state.get("epoch", 0)) + (1 if at_epoch_end(dict(state)) else 0)
+    done = int(state.get("epoch", 0)) + (1 if epoch_end else 0)
     if isinstance(steps, int) and steps > 0:
         if int(state.get("global_step", 0)) >= steps:
             raise UsageError(
