@@ -48,7 +48,7 @@ from hydra_plugins.lightning_args_optuna._enqueue import chosen_params, enqueue
 from hydra_plugins.lightning_args_optuna._fallback import left_out
 from hydra_plugins.lightning_args_optuna._finite import finite_sampler
 from hydra_plugins.lightning_args_optuna._outcome import tell
-from hydra_plugins.lightning_args_optuna._progress import Progress
+from hydra_plugins.lightning_args_optuna._progress import Progress, in_threads
 from hydra_plugins.lightning_args_optuna._settings import (
     check_settings,
     container,
@@ -293,24 +293,12 @@ class OptunaSweep:
         self, study: optuna.Study, budget: Budget, progress: Progress, workers: int
     ) -> None:
         """``workers`` trial loops in threads, each launching a trial as soon as its last ends."""
-        errors: list[BaseException] = []
 
-        def loop() -> None:
-            try:
-                self._trial_loop(study, budget, progress)
-            except BaseException as error:  # surfaced in the main thread below
-                errors.append(error)
-                with progress.lock:
-                    progress.stop = True
+        def stop() -> None:
+            with progress.lock:
+                progress.stop = True
 
-        threads = [threading.Thread(target=loop, daemon=True) for _ in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=0.5)  # a bare join() would not let Ctrl-C through
-        if errors:
-            raise errors[0]
+        in_threads(lambda: self._trial_loop(study, budget, progress), workers, on_error=stop)
 
     def _trial_loop(self, study: optuna.Study, budget: Budget, progress: Progress) -> None:
         while True:

@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.lightning_args_optuna._composed import parse_space
 from hydra_plugins.lightning_args_optuna._console import QuietTask, ShortLaunchLines
+from hydra_plugins.lightning_args_optuna._progress import in_threads
 from hydra_plugins.lightning_args_optuna._settings import (
     container,
     launcher_parallelism,
@@ -58,6 +59,7 @@ from lightning_args._compat import joblib as joblib_compat
 from lightning_args._compat.hydra import failed_job, job_error
 from lightning_args._util.atomic import atomic_write
 from lightning_args.errors import SearchSpaceError, SweepError
+from lightning_args.run.explain import headline
 from lightning_args.run.fork import is_forkable_key
 
 _log = logging.getLogger(__name__)
@@ -169,27 +171,11 @@ class PBTSweep:
         return members
 
     def _loops(self) -> None:
-        errors: list[BaseException] = []
-
         def loop() -> None:
-            try:
-                while (member := self._take()) is not None:
-                    self._train(member)
-            except BaseException as error:  # surfaced in the main thread below
-                errors.append(error)
+            while (member := self._take()) is not None:
+                self._train(member)
 
-        workers = self._workers()
-        if workers == 1:
-            loop()
-        else:
-            threads = [threading.Thread(target=loop, daemon=True) for _ in range(workers)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(timeout=0.5)  # a bare join() would not let Ctrl-C through
-        if errors:
-            raise errors[0]
+        in_threads(loop, self._workers())
 
     def _take(self) -> Member | None:
         """The free member furthest behind (ties: the lowest number), marked busy; ``None``
@@ -259,7 +245,7 @@ class PBTSweep:
                 "(its output: %s)",
                 member.number,
                 k,
-                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+                headline(error),
                 self.sweep_dir / run,
             )
         else:

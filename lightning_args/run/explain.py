@@ -223,6 +223,16 @@ def _raised_in(error: BaseException, *parts: str) -> bool:
     return bool(frames) and any(p in frames[-1][0].replace("\\", "/") for p in parts)
 
 
+def headline(error: BaseException) -> str:
+    """The first line of ``error``'s message, or its type's name when it has none.
+
+    Example:
+        >>> headline(ValueError("lr=-1: refused\\nFix: lr=0.001")), headline(KeyError())
+        ('lr=-1: refused', 'KeyError')
+    """
+    return next(iter(str(error).strip().splitlines()), type(error).__name__)
+
+
 def _first_line(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= _MAX_QUOTE else line[: _MAX_QUOTE - 3] + "..."

@@ -36,6 +36,7 @@ from lightning_args._compat.hydra import JOBLIB_LAUNCHER, SUBMITIT_LAUNCHERS, su
 from lightning_args._util.output import logged_into
 from lightning_args.config.objective import Objective
 from lightning_args.errors import JobError
+from lightning_args.run.explain import headline
 
 _log = logging.getLogger(__name__)
 
@@ -75,8 +76,7 @@ class FoldJob:
             try:
                 return FoldResult(self.fold, self.train(self.cfg))
             except Exception as error:  # its record holds the whole message; the parent names it
-                first = next(iter(str(error).strip().splitlines()), type(error).__name__)
-                return FoldResult(self.fold, None, first)
+                return FoldResult(self.fold, None, headline(error))
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """submitit, at a preemption or a time limit: requeue this fold's job as it was."""
@@ -185,5 +185,4 @@ def _as_submitit_jobs(
         try:
             yield ended.result()
         except Exception as error:  # the job itself died (killed, out of memory, cancelled)
-            first = next(iter(str(error).strip().splitlines()), type(error).__name__)
-            yield FoldResult(by_job[str(ended.job_id)].fold, None, first)
+            yield FoldResult(by_job[str(ended.job_id)].fold, None, headline(error))
