@@ -17,18 +17,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import optuna
 import yaml
+from _sweeps import study_of, timed_sweep
 
-from lightning_args.sweep.storage import open_storage
-
-ROOT = Path(__file__).resolve().parents[1]
 PRUNERS = {
     "none": ["hydra/sweeper/pruner=none"],
     "median": [
@@ -42,32 +37,20 @@ PRUNERS = {
 
 def sweep(pruner: str, args: argparse.Namespace, root: Path) -> dict[str, float]:
     """One sweep's wall time, best mean and its standard error, and folds trained."""
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
+    wall = timed_sweep(
+        root,
         "+cv=kfold",
         f"cv.folds={args.folds}",
         "cv.stratify=label",
         "+sweep=optuna",
-        "-m",
         *PRUNERS[pruner],
         f"hydra.sweeper.sampler.seed={args.seed}",
         f"hydra.sweeper.n_trials={args.trials}",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
         "hydra.sweeper.plots=false",
         f"trainer.max_epochs={args.epochs}",
-        "test=false",
-        f"paths.output_root={root}",
-        f"hydra.sweep.dir={root}/sweep",
-    ]
-    start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
-    wall = time.perf_counter() - start
+    )
     summary = yaml.safe_load((root / "sweep" / "summary.yaml").read_text())
-    storage = open_storage(str(root / "sweep" / "study.journal"))
-    (name,) = optuna.get_all_study_names(storage)
-    trials = optuna.load_study(study_name=name, storage=storage).trials
+    trials = study_of(root).trials
     folds = summary["best"]["folds"]
     return {
         "wall": wall,

@@ -27,38 +27,22 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-import optuna
 import yaml
+from _sweeps import study_of, timed_sweep
 
-from lightning_args.sweep.storage import open_storage
-
-ROOT = Path(__file__).resolve().parents[1]
 SPACE = {
     "optimizer.lr": "tag(log, interval(1e-4, 3e-2))",
     "optimizer.weight_decay": "tag(log, interval(1e-5, 1e-1))",
 }
 
 
-def _common(args: argparse.Namespace, root: Path) -> list[str]:
-    return [
-        sys.executable,
-        str(ROOT / "train.py"),
-        f"model={args.model}",
-        "scheduler=none",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        "test=false",
-        f"paths.output_root={root}",
-        f"hydra.sweep.dir={root}/sweep",
-    ]
+def _common(args: argparse.Namespace) -> list[str]:
+    return [f"model={args.model}", "scheduler=none"]
 
 
 def _space() -> list[str]:
@@ -67,17 +51,16 @@ def _space() -> list[str]:
 
 
 def pbt(args: argparse.Namespace, seed: int, root: Path) -> dict[str, float]:
-    command = [
-        *_common(args, root),
+    wall = timed_sweep(
+        root,
+        *_common(args),
         "+sweep=pbt",
-        "-m",
         f"hydra.sweeper.population={args.members}",
         f"hydra.sweeper.intervals={args.intervals}",
         f"hydra.sweeper.perturbation_interval={args.interval}",
         f"hydra.sweeper.seed={seed}",
         *_space(),
-    ]
-    wall = _run(command)
+    )
     lines = [json.loads(line) for line in (root / "sweep" / "pbt.jsonl").read_text().splitlines()]
     best = yaml.safe_load((root / "sweep" / "pbt.yaml").read_text())["best"]["score"]
     return {"wall": wall, "best": float(best), "epochs": float(len(lines) * args.interval)}
@@ -91,10 +74,10 @@ def optuna_sweep(
          "hydra.sweeper.pruner.reduction_factor=3"]
         if asha else ["hydra/sweeper/pruner=none"]
     )  # fmt: skip
-    command = [
-        *_common(args, root),
+    wall = timed_sweep(
+        root,
+        *_common(args),
         "+sweep=optuna",
-        "-m",
         "hydra/sweeper/sampler=random",
         f"hydra.sweeper.sampler.seed={seed}",
         *pruner,
@@ -103,21 +86,10 @@ def optuna_sweep(
         f"trainer.max_epochs={args.intervals * args.interval}",
         "hydra.sweeper.search_space_group=null",  # only the two keys below, as PBT's
         *_space(),
-    ]
-    wall = _run(command)
-    storage = open_storage(str(root / "sweep" / "study.journal"))
-    (name,) = optuna.get_all_study_names(storage)
-    study = optuna.load_study(study_name=name, storage=storage)
+    )
+    study = study_of(root)
     epochs = sum(len(t.intermediate_values) for t in study.trials)
     return {"wall": wall, "best": float(study.best_value), "epochs": float(epochs)}
-
-
-def _run(command: list[str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{done.stderr[-3000:]}")
-    return time.perf_counter() - start
 
 
 def main() -> None:

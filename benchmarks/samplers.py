@@ -17,17 +17,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import optuna
+from _sweeps import study_of, timed_sweep
 
-from lightning_args.sweep.storage import open_storage
-
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = ("tpe", "gp", "botorch", "random")
 CHECKPOINTS = (4, 8)
 
@@ -39,32 +34,18 @@ def sweep(
     startup = (
         [f"hydra.sweeper.sampler.n_startup_trials={args.startup}"] if sampler != "random" else []
     )
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        "-m",
+    wall = timed_sweep(
+        root,
         "+sweep=optuna",
         f"hydra/sweeper/sampler={sampler}",
         f"hydra.sweeper.sampler.seed={seed}",
         *startup,
         f"hydra.sweeper.n_trials={args.trials}",
         "hydra/sweeper/pruner=none",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
         "hydra.sweeper.plots=false",
         f"trainer.max_epochs={args.epochs}",
-        "test=false",
-        f"paths.output_root={root}",
-        f"hydra.sweep.dir={root}/sweep",
-    ]
-    start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
-    wall = time.perf_counter() - start
-    storage = open_storage(str(root / "sweep" / "study.journal"))
-    (name,) = optuna.get_all_study_names(storage)
-    trials = sorted(
-        optuna.load_study(study_name=name, storage=storage).trials, key=lambda t: t.number
     )
+    trials = sorted(study_of(root).trials, key=lambda t: t.number)
     best, curve = float("-inf"), []
     for trial in trials:
         if trial.value is not None:
