@@ -207,3 +207,28 @@ def test_a_broken_run_json_is_flagged_and_named_never_a_traceback(
         assert result.returncode == (0 if args[0] == "runs" else 2)
     with pytest.raises(lightning_args.RecordError, match=r"Fix: restore run\.json"):
         lightning_args.load_run(broken)
+
+
+def test_runs_tree_nests_forks_and_shows_every_row_once_even_in_a_cycle(tmp_path: Path) -> None:
+    """``runs --tree`` from records alone: a fork under its parent, a fork of a fork deeper;
+    two hand-edited records naming each other (a cycle no root reaches) still each get a row,
+    and a parent that is not a string is a root, not an error."""
+    from lightning_args.cli.runs import Run, _as_tree
+    from lightning_args.run.record import RunRecord
+
+    def run(name: str, parent: object = None) -> Run:
+        fork = {} if parent is None else {"parent": parent}
+        return Run(tmp_path / name, RunRecord(id=name, fork=fork))
+
+    runs = [
+        run("a"),
+        run("b", str(tmp_path / "a")),
+        run("c", str(tmp_path / "b")),
+        run("x", str(tmp_path / "y")),
+        run("y", str(tmp_path / "x")),
+        run("z", ["not", "a", "path"]),
+    ]
+    rows = [{"run": r.path.name} for r in runs]
+    assert [row["run"] for row in _as_tree(rows, runs)] == [
+        "a", "└ b", "  └ c", "z", "x", "└ y"
+    ]  # fmt: skip

@@ -17,7 +17,7 @@ from lightning_args._util.flat import flatten
 from lightning_args._util.stats import Spread, noise_verdict
 from lightning_args.cli._table import print_rows
 from lightning_args.errors import RecordError, UsageError
-from lightning_args.run.kfold import FOLDS, REFIT
+from lightning_args.run.kfold import FOLDS, REFIT, fold_dirs
 from lightning_args.run.ownership import holder
 from lightning_args.run.record import RECORD_NAME, RunRecord, RunStatus
 
@@ -192,28 +192,32 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _as_tree(rows: list[dict[str, Any]], runs: list[Run]) -> list[dict[str, Any]]:
-    """``rows`` with each forked run under the run it was forked from, indented (``└``)."""
-    by_path = {str(run.path.resolve()): row for run, row in zip(runs, rows, strict=True)}
-    children: dict[str, list[dict[str, Any]]] = {}
-    roots = []
-    for run, row in zip(runs, rows, strict=True):
+    """``rows`` with each forked run under the run it was forked from, indented (``└``). Every
+    row is shown once, also where hand-edited records make a cycle."""
+    index = {str(run.path.resolve()): i for i, run in enumerate(runs)}
+    children: dict[int, list[int]] = {}
+    roots: list[int] = []
+    for i, run in enumerate(runs):
         parent = run.record.fork.get("parent") if run.record is not None else None
-        if isinstance(parent, str) and parent in by_path and parent != str(run.path.resolve()):
-            children.setdefault(parent, []).append(row)
+        above = index.get(parent) if isinstance(parent, str) else None
+        if above is None or above == i:
+            roots.append(i)
         else:
-            roots.append(row)
-    path_of = {id(row): path for path, row in by_path.items()}
+            children.setdefault(above, []).append(i)
     out: list[dict[str, Any]] = []
+    seen: set[int] = set()
 
-    def visit(row: dict[str, Any], depth: int) -> None:
-        if any(r is row for r in out):  # a cycle in hand-edited records: each row once
+    def visit(i: int, depth: int) -> None:
+        if i in seen:
             return
-        out.append({**row, "run": "  " * (depth - 1) + "└ " + row["run"] if depth else row["run"]})
-        for child in children.get(path_of[id(row)], []):
+        seen.add(i)
+        name = rows[i]["run"]
+        out.append({**rows[i], "run": "  " * (depth - 1) + "└ " + name if depth else name})
+        for child in children.get(i, []):
             visit(child, depth + 1)
 
-    for row in roots:
-        visit(row, 0)
+    for i in [*roots, *range(len(rows))]:  # then what a cycle kept from every root
+        visit(i, 0)
     return out
 
 
@@ -324,9 +328,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
             continue
         # A k-fold run: its folds' mean at each epoch they all reached (at their mean step),
         # thick, and each fold's own curve, thin, in the same colour.
-        folds = sorted(
-            (p for p in (run.path / FOLDS).glob("*") if p.name.isdigit()), key=lambda p: int(p.name)
-        )
+        folds = list(fold_dirs(run.path).values())
         curves = [_points(fold, args.metric, path) for fold in folds]
         by_epoch = [_per_epoch(fold, args.metric) for fold in folds]
         epochs = sorted(set.intersection(*(set(e) for e in by_epoch))) if by_epoch else []

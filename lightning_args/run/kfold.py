@@ -39,6 +39,18 @@ FOLDS = "folds"  # the parent's sub-directory of fold runs
 REFIT = "refit"  # the parent's sub-directory of its refit run (cv.refit=true)
 
 
+def fold_dir(run_dir: Path, index: int) -> Path:
+    """Where fold ``index`` of the k-fold run in ``run_dir`` runs."""
+    return run_dir / FOLDS / str(index)
+
+
+def fold_dirs(run_dir: Path) -> dict[int, Path]:
+    """The fold runs a k-fold run's directory holds, by fold, in order (found by their place:
+    never by a path its record names)."""
+    found = (p for p in (run_dir / FOLDS).glob("*") if p.name.isdigit())
+    return dict(sorted((int(p.name), p) for p in found))
+
+
 def cv_of(cfg: DictConfig) -> CVConfig | None:
     """``cfg.cv`` as its typed settings, or ``None`` for an ordinary run."""
     node = OmegaConf.select(cfg, "cv", default=None)
@@ -83,9 +95,9 @@ def run_folds(
         values = []
         reporter = _FoldReporter.in_a_sweep(cfg)
         for index in range(fold_count(cv)):
-            fold_dir = run_dir / FOLDS / str(index)
-            kept = _finished(fold_dir)
-            values.append(kept if kept is not None else train(_part_config(cfg, fold_dir, index)))
+            here = fold_dir(run_dir, index)
+            kept = _finished(here)
+            values.append(kept if kept is not None else train(_part_config(cfg, here, index)))
             update_record()
             if reporter is not None:
                 reporter.report(index, values)
@@ -117,12 +129,12 @@ def _in_parallel(
     values: dict[int, Objective] = {}
     jobs: list[FoldJob] = []
     for index in range(fold_count(cv)):
-        fold_dir = run_dir / FOLDS / str(index)
-        kept = _finished(fold_dir)
+        here = fold_dir(run_dir, index)
+        kept = _finished(here)
         if kept is not None:
             values[index] = kept
         else:
-            jobs.append(FoldJob(_part_config(cfg, fold_dir, index), train, _log_name()))
+            jobs.append(FoldJob(_part_config(cfg, here, index), train, _log_name()))
     if cv.refit and _completed(run_dir / REFIT) is None:
         jobs.append(FoldJob(_part_config(cfg, run_dir / REFIT, None), train, _log_name()))
     if jobs:
@@ -223,10 +235,10 @@ def aggregate(run_dir: Path, cv: CVConfig) -> dict[str, Any]:
     folds logged."""
     folds: list[dict[str, Any]] = []
     for index in range(fold_count(cv)):
-        fold_dir = run_dir / FOLDS / str(index)
+        here = fold_dir(run_dir, index)
         entry: dict[str, Any] = {"fold": index, "run": f"{FOLDS}/{index}", "status": None}
-        if (fold_dir / "run.json").is_file():
-            fold = RunRecord.read(fold_dir)
+        if (here / RECORD_NAME).is_file():
+            fold = RunRecord.read(here)
             entry.update(
                 status=str(fold.status),
                 objective=fold.objective.get("value"),

@@ -108,9 +108,9 @@ def _load_kfold(
     """One fold of the k-fold run in ``root``, or all its completed folds as an ensemble. The
     folds are found by their place (``folds/<k>``), never by a path its record names."""
     from lightning_args.modules.ensemble import FoldEnsemble
-    from lightning_args.run.kfold import FOLDS
+    from lightning_args.run.kfold import fold_dirs
 
-    found = {int(p.name): p for p in (root / FOLDS).glob("*") if p.name.isdigit()}
+    found = fold_dirs(root)
     if fold is not None:
         if fold not in found:
             raise CheckpointError(

@@ -86,7 +86,7 @@ def _resume_kfold(root: Path, overrides: Sequence[str], record: RunRecord) -> Ob
     judged by the trust policy and confined to ``root`` before anything is built.
     """
     from lightning_args.run.confine import confine
-    from lightning_args.run.kfold import FOLDS
+    from lightning_args.run.kfold import fold_dir, fold_dirs
     from lightning_args.run.trust import check_trusted
 
     if overrides:
@@ -96,10 +96,9 @@ def _resume_kfold(root: Path, overrides: Sequence[str], record: RunRecord) -> Ob
         )
     if record.status == RunStatus.COMPLETED:
         raise UsageError(f"{root.name} completed every fold: nothing to resume")
-    folds = sorted((p for p in (root / FOLDS).glob("*") if p.name.isdigit()), key=_number)
-    lasts = [p / "checkpoints" / "last.ckpt" for p in folds]
+    lasts = [p / "checkpoints" / "last.ckpt" for p in fold_dirs(root).values()]
     started = [inside(last, root, "a fold's last checkpoint") for last in lasts if last.is_file()]
-    source = root / FOLDS / "0" / ".hydra" / "config.yaml"
+    source = fold_dir(root, 0) / ".hydra" / "config.yaml"
     if not started or not source.is_file():
         raise CheckpointError(
             f"{root} has no fold with a checkpoints/last.ckpt: nothing to resume from. Fix: "
@@ -121,10 +120,6 @@ def _resume_kfold(root: Path, overrides: Sequence[str], record: RunRecord) -> Ob
     cfg.ckpt_path = str(started[-1])
     log_to(root)
     return train(cfg)
-
-
-def _number(path: Path) -> int:
-    return int(path.name)
 
 
 def last_checkpoint(root: Path, why: str) -> Path:
