@@ -60,7 +60,8 @@ from lightning_args._compat.hydra import failed_job, job_error
 from lightning_args._util.atomic import atomic_write
 from lightning_args.errors import SearchSpaceError, SweepError
 from lightning_args.run.explain import headline
-from lightning_args.run.fork import is_forkable_key
+from lightning_args.run.fork import FORK_CHECKPOINT, is_forkable_key
+from lightning_args.run.record import RECORD_NAME
 
 _log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class PBTSweep:
         _log.info(
             "PBT done: best member %s, %s=%s after %d intervals; its schedule is in %s",
             best["member"],
-            "score",
+            metric,
             best["score"],
             len(best["schedule"]),
             self.sweep_dir / SUMMARY,
@@ -282,13 +283,13 @@ class PBTSweep:
         if step.parent is not None:
             lines.append(f"fork.parent={_quoted(self.sweep_dir / step.parent)}")
         here = self.sweep_dir / run
-        for name in ("last.ckpt", "requeue.ckpt", "fork.ckpt"):
+        for name in ("last.ckpt", "requeue.ckpt", FORK_CHECKPOINT):
             started = here / "checkpoints" / name
             if started.is_file():  # killed mid-interval: it goes on where it was
                 lines.append(f"ckpt_path={_quoted(started)}")
                 break
         else:
-            if (here / "run.json").is_file():  # began, saved nothing: start it again
+            if (here / RECORD_NAME).is_file():  # began, saved nothing: start it again
                 lines.append("overwrite=true")
         return lines
 
