@@ -4,7 +4,8 @@ A k-fold run started on its own (``python train.py +cv=kfold cv.parallel=true``)
 fold it has left at once:
 
 - on this machine, as joblib's worker processes (loky): ``hydra.launcher.n_jobs`` at a time
-  with ``launcher=joblib``, otherwise one per core, never more than there are folds;
+  with ``launcher=joblib`` (counted as joblib does: -1 is every core), otherwise one per core,
+  never more than there are folds;
 - as Slurm jobs with ``launcher=slurm`` (local submitit jobs with ``launcher=submitit_local``),
   each asking for what ``hydra.launcher`` says (partition, time, CPUs, GPUs, memory, ...), with
   submitit's files in ``<run dir>/.submitit/``. A fold's job that Slurm preempts or times out is
@@ -24,7 +25,6 @@ the k-fold run then fails naming every failed fold.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,9 +105,8 @@ def train_in_parallel(
     if target in SUBMITIT_LAUNCHERS:
         ended = _as_submitit_jobs(jobs, launcher, run_dir)
     else:
-        workers = launcher.get("n_jobs") if target == JOBLIB_LAUNCHER else None
-        count = workers if isinstance(workers, int) and workers > 0 else os.cpu_count() or 1
-        ended = _as_worker_processes(jobs, min(count, len(jobs)))
+        n_jobs = launcher.get("n_jobs") if target == JOBLIB_LAUNCHER else None
+        ended = _as_worker_processes(jobs, n_jobs if isinstance(n_jobs, int) and n_jobs else -1)
     results: list[FoldResult] = []
     for result in ended:
         results.append(result)
@@ -146,10 +145,14 @@ def _folds(jobs: Sequence[FoldJob]) -> str:
     return ", ".join("the refit" if job.fold is None else str(job.fold) for job in jobs)
 
 
-def _as_worker_processes(jobs: Sequence[FoldJob], workers: int) -> Iterator[FoldResult]:
-    from joblib import Parallel, delayed
+def _as_worker_processes(jobs: Sequence[FoldJob], n_jobs: int) -> Iterator[FoldResult]:
+    """``jobs`` in joblib's worker processes: ``n_jobs`` as joblib counts them (-1: one per
+    core), never more than there are jobs."""
+    from joblib import Parallel, delayed, effective_n_jobs
 
     from lightning_args._compat.joblib import release_workers
+
+    workers = min(effective_n_jobs(n_jobs), len(jobs))
 
     _log.info(
         "Training folds %s at once, in %d worker processes on this machine (each one's log: "
