@@ -31,14 +31,19 @@ class Spread:
         return cls(len(values), statistics.fmean(values), std, std / math.sqrt(len(values)))
 
 
-def noise_verdict(a: Spread, b: Spread) -> str:
+def noise_verdict(a: Spread, b: Spread, *, of: str = "") -> str:
     """Whether two means differ by less than their combined standard error: ``within noise``
-    (one cannot tell them apart from these folds) or ``beyond noise``, with both numbers.
+    (one cannot tell them apart from these folds) or ``beyond noise``, ``of`` what (e.g.
+    ``the best``), with both numbers.
 
     Example:
         >>> noise_verdict(Spread(3, 0.85, 0.01, 0.006), Spread(3, 0.84, 0.04, 0.023))
         'within noise (gap 0.01, combined standard error 0.02377)'
+        >>> noise_verdict(Spread(3, 0.85, 0.0, 0.0), Spread(3, 0.7, 0.0, 0.0), of="the best")
+        'beyond noise of the best (gap 0.15, combined standard error 0)'
     """
     gap, error = abs(a.mean - b.mean), math.hypot(a.sem, b.sem)
     verdict = "within noise" if gap < error else "beyond noise"
-    return f"{verdict} (gap {gap:.4g}, combined standard error {error:.4g})"
+    return (
+        f"{verdict}{f' of {of}' if of else ''} (gap {gap:.4g}, combined standard error {error:.4g})"
+    )

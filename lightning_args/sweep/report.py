@@ -235,8 +235,7 @@ def _noise(best: dict[str, Any], runner_up: dict[str, Any]) -> str:
     a, b = best["folds"], runner_up.get("folds")
     if not b:
         return ""
-    verdict = noise_verdict(Spread(**a), Spread(**b)).replace(" (", " of the best (", 1)
-    return f": {verdict}"
+    return f": {noise_verdict(Spread(**a), Spread(**b), of='the best')}"
 
 
 def _spread(trial: dict[str, Any]) -> str:
