@@ -175,6 +175,14 @@ def test_a_fork_judges_the_checkpoints_config_before_anything_runs(
         fork(run, ["trainer.max_epochs=3"], out_dir=tmp_path / "fork")
     assert not pwned.exists()
     assert not (tmp_path / "fork").exists()
+    # The app's own fork.parent (what a PBT interval's job runs) judges it too.
+    with pytest.raises(UntrustedTargetError, match=r"os\.system"):
+        train_in_process(
+            tmp_path / "app", f"fork.parent={run}", "trainer.max_epochs=3",
+            "scheduler.T_max=1000", "trainer.enable_progress_bar=false",
+        )  # fmt: skip
+    assert not pwned.exists()
+    assert not (tmp_path / "app" / START).exists()
 
 
 def test_the_app_forks_from_its_own_configs_with_fork_parent(parent: Path, tmp_path: Path) -> None:
