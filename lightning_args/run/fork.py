@@ -95,11 +95,12 @@ class Plan:
     dropped: list[str]
 
 
-def plan(cfg: DictConfig) -> Plan:
-    """Fork ``cfg.fork.parent``'s checkpoint into the run ``cfg`` describes: every key whose
-    resolved value differs from the parent's checkpoint config is a change, checked and written
-    into the restored states (in memory). One message for a change that cannot be made, for a
-    parent that is still running, and for a fork with nothing left to train."""
+def plan(cfg: DictConfig, state: dict[str, Any] | None = None) -> Plan:
+    """Fork ``cfg.fork.parent``'s checkpoint (``state``, when the caller read it already) into
+    the run ``cfg`` describes: every key whose resolved value differs from the parent's
+    checkpoint config is a change, checked and written into the restored states (in memory).
+    One message for a change that cannot be made, for a parent that is still running, and for a
+    fork with nothing left to train."""
     from lightning_args._compat.lightning import at_epoch_end, drop_checkpoint_callback_states
     from lightning_args.run.checkpoint import CONFIG_KEY, config_of, read_checkpoint
     from lightning_args.run.load import checkpoint_path
@@ -113,7 +114,7 @@ def plan(cfg: DictConfig) -> Plan:
             f"e.g. fork.parent={root / 'folds' / '0'}"
         )
     source = checkpoint_path(root, str(cfg.fork.checkpoint), record)
-    state = read_checkpoint(source, "cpu")
+    state = read_checkpoint(source, "cpu") if state is None else state
     parent = OmegaConf.create(config_of(state, source, root))  # judged before anything is used
     wanted = _plain(cfg)
     changes = _differences(flatten(_plain(parent)), flatten(wanted))

@@ -214,13 +214,14 @@ def fork(
 
     root = Path(run_dir).resolve()
     source = checkpoint_path(root, checkpoint, record_of(root))
-    cfg = OmegaConf.create(config_of(read_checkpoint(source, "cpu"), source, root))
+    state = read_checkpoint(source, "cpu")  # read once here; train() reads it again to fork
+    cfg = OmegaConf.create(config_of(state, source, root))
     for override in OverridesParser.create().parse_overrides(list(overrides)):
         OmegaConf.update(cfg, override.key_or_group, override.value(), merge=False)
     OmegaConf.update(cfg, "fork", {"parent": str(root), "checkpoint": checkpoint}, merge=False)
     cfg.ckpt_path = None
     cfg.overwrite = False
-    plan(cfg)  # every refusal before anything is made
+    plan(cfg, state)  # every refusal before anything is made
     target = Path(out_dir) if out_dir else Path(unique_dir(f"{root}-fork"))
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"{target} exists and is not empty. Fix: --out <a new directory>")
