@@ -111,6 +111,7 @@ def test_the_installed_versions_are_the_ones_checked_on() -> None:
         "hydra-core": hydra.__version__,
         "omegaconf": omegaconf.__version__,
         "hydra-submitit-launcher": version("hydra-submitit-launcher"),
+        "hydra-joblib-launcher": version("hydra-joblib-launcher"),
     }
     assert installed == compat.CHECKED_ON
     assert omegaconf.__version__ == oc_compat.CHECKED_ON
@@ -278,3 +279,37 @@ def test_a_restored_state_keeps_the_workers_plugin_scan(
     assert (Plugins.instance() is before) is kept
     assert len(scans) == (0 if kept else 3)
     assert Plugins.instance().discover()  # and it still finds the plugins
+
+
+def test_joblib_launch_gives_the_launch_all_it_reads_of_the_launcher() -> None:
+    """:func:`compat.joblib_launch` hands ``_core.launch`` a view with four attributes: those
+    it reads of its launcher, and nothing else (a new one would be missing from the view)."""
+    import inspect
+    import re
+
+    from hydra_plugins.hydra_joblib_launcher import _core
+
+    source = inspect.getsource(_core.launch)
+    assert set(re.findall(r"\blauncher\.(\w+)", source)) == {
+        "config",
+        "task_function",
+        "hydra_context",
+        "joblib",
+    }
+    assert list(inspect.signature(_core.launch).parameters) == [
+        "launcher",
+        "job_overrides",
+        "initial_job_idx",
+    ]
+
+
+def test_the_gpu_launcher_is_a_joblib_launcher() -> None:
+    from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+
+    from hydra_plugins.lightning_args_gpus.lightning_args_gpus_launcher import (
+        LightningArgsGpusLauncher,
+    )
+
+    assert compat.is_joblib_launcher(JoblibLauncher())
+    assert compat.is_joblib_launcher(LightningArgsGpusLauncher(trials_per_device=1))
+    assert not compat.is_joblib_launcher(object())

@@ -66,12 +66,13 @@ from hydra_plugins.lightning_args_optuna._warm import WarmStart, add_runs, read_
 from hydra_plugins.lightning_args_optuna.config import SweeperConfig
 from lightning_args._compat import joblib as joblib_compat
 from lightning_args._compat import optuna as compat
-from lightning_args._compat.hydra import failed_job
+from lightning_args._compat.hydra import failed_job, is_joblib_launcher
 from lightning_args._util.atomic import atomic_write
 from lightning_args.errors import SearchSpaceError, SweepError
 from lightning_args.sweep import report
 from lightning_args.sweep.attrs import N_TRIALS
 from lightning_args.sweep.names import study_name
+from lightning_args.sweep.pacing import admission
 from lightning_args.sweep.space import ConfigKey, Param, Space
 from lightning_args.sweep.status import (
     StudyStatus,
@@ -121,7 +122,7 @@ class OptunaSweep:
         self._view: LiveView | None = None  # while trials run
         self.in_process = type(self.launcher).__name__ == "BasicLauncher"
         #: Hydra's joblib launcher: jobs run in joblib's pool of worker processes.
-        self._pooled = type(self.launcher).__name__ == "JoblibLauncher"
+        self._pooled = is_joblib_launcher(self.launcher)
         self.directions = parse_directions(self.settings.direction)
         self.study_name: str = self.settings.study_name or study_name(
             str(config.hydra.job.name), [str(o) for o in config.hydra.overrides.task]
@@ -302,16 +303,19 @@ class OptunaSweep:
 
     def _trial_loop(self, study: optuna.Study, budget: Budget, progress: Progress) -> None:
         while True:
-            with progress.lock:
-                if progress.stop:
-                    return
-                claimed = budget.claim_distinct(study, 1, progress)
-                if not claimed:
-                    break
-                ((trial, overrides),) = claimed
-            ret = self._launch(trial, overrides)
-            with progress.lock:
-                self._record(study, trial, ret, progress)
+            # Admitted before the trial is asked: a launcher that cannot start it yet (the GPU
+            # launcher measuring its first trial) keeps it unasked instead of asked and idle.
+            with admission(self.launcher):
+                with progress.lock:
+                    if progress.stop:
+                        return
+                    claimed = budget.claim_distinct(study, 1, progress)
+                    if not claimed:
+                        break
+                    ((trial, overrides),) = claimed
+                ret = self._launch(trial, overrides)
+                with progress.lock:
+                    self._record(study, trial, ret, progress)
         # Nothing left to claim: this slot's core is idle while the other slots finish.
         if self.settings.plots and self._plots_once.acquire(blocking=False):  # never released
             report.prepare_plots()
@@ -415,7 +419,9 @@ class OptunaSweep:
 
     def _workers(self) -> int:
         if self.settings.n_jobs is None:
-            return launcher_parallelism(self.config.hydra.launcher, in_process=self.in_process)
+            return launcher_parallelism(
+                self.config.hydra.launcher, in_process=self.in_process, plugin=self.launcher
+            )
         n_jobs = max(1, self.settings.n_jobs)
         if n_jobs > 1 and self.in_process:
             _log.warning(

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hydra_plugins.lightning_args_optuna.config import Direction, SweeperConfig
 from lightning_args.errors import ConfigValueError, SearchSpaceError
+from lightning_args.sweep.pacing import PacedLauncher
 
 _N_JOBS = "a whole number >= 1, or null (as many as the launcher runs at once)"
 
@@ -80,9 +81,14 @@ def parse_directions(direction: Any) -> list[str]:
     return out
 
 
-def launcher_parallelism(launcher: DictConfig, *, in_process: bool) -> int:
+def launcher_parallelism(
+    launcher: DictConfig, *, in_process: bool, plugin: object | None = None
+) -> int:
     """How many jobs ``hydra.launcher`` runs at once: what ``hydra.sweeper.n_jobs: null``
     follows, so that a user sets parallelism once, on the launcher.
+
+    A :class:`~lightning_args.sweep.pacing.PacedLauncher` ``plugin`` (the launcher made from
+    ``launcher``; the GPU launcher is one) says it itself. Otherwise:
 
     joblib's ``n_jobs`` (negative counts from the cores, as joblib does: -1 is every core);
     submitit's ``array_parallelism``, on this machine (``submitit_local``) at most as many jobs
@@ -95,6 +101,8 @@ def launcher_parallelism(launcher: DictConfig, *, in_process: bool) -> int:
     >>> launcher_parallelism(OmegaConf.create({"array_parallelism": 8}), in_process=False)
     8
     """
+    if isinstance(plugin, PacedLauncher):
+        return max(1, plugin.jobs_at_once())
     cores = os.cpu_count() or 1
     n_jobs = OmegaConf.select(launcher, "n_jobs", default=None)
     if in_process or n_jobs == 0:

@@ -56,12 +56,13 @@ from hydra_plugins.lightning_args_pbt._population import (
 )
 from hydra_plugins.lightning_args_pbt.config import PBTSweeperConfig
 from lightning_args._compat import joblib as joblib_compat
-from lightning_args._compat.hydra import failed_job, job_error
+from lightning_args._compat.hydra import failed_job, is_joblib_launcher, job_error
 from lightning_args._util.atomic import atomic_write
 from lightning_args.errors import SearchSpaceError, SweepError
 from lightning_args.run.explain import headline
 from lightning_args.run.fork import FORK_CHECKPOINT, is_forkable_key
 from lightning_args.run.record import RECORD_NAME
+from lightning_args.sweep.pacing import admission
 
 _log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class PBTSweep:
         self._busy: set[int] = set()
         with self._launch_lines.installed():
             self._loops()
-        if type(self.launcher).__name__ == "JoblibLauncher":
+        if is_joblib_launcher(self.launcher):
             joblib_compat.release_workers()
         summary = self._summary()
         atomic_write(self.sweep_dir / SUMMARY, yaml.safe_dump(summary, sort_keys=False))
@@ -173,8 +174,12 @@ class PBTSweep:
 
     def _loops(self) -> None:
         def loop() -> None:
-            while (member := self._take()) is not None:
-                self._train(member)
+            while True:
+                with admission(self.launcher):  # see the optuna sweeper's _trial_loop
+                    member = self._take()
+                    if member is None:
+                        return
+                    self._train(member)
 
         in_threads(loop, self._workers())
 
@@ -304,7 +309,9 @@ class PBTSweep:
     def _workers(self) -> int:
         if self.settings.n_jobs is not None:
             return 1 if self.in_process else max(1, self.settings.n_jobs)
-        return launcher_parallelism(self.config.hydra.launcher, in_process=self.in_process)
+        return launcher_parallelism(
+            self.config.hydra.launcher, in_process=self.in_process, plugin=self.launcher
+        )
 
     # --- results ----------------------------------------------------------------------------
 

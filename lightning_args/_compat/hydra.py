@@ -42,6 +42,11 @@ future Hydra), which costs only the improvement, never correctness.
   ``update_parameters`` as they are, every other key prefixed with ``<cluster>_``; the cluster
   is the launcher class's ``_EXECUTOR`` (``slurm`` or ``local``). A k-fold run with
   ``cv.parallel=true`` submits its folds the same way (:mod:`lightning_args.run.fold_jobs`).
+- :func:`joblib_launch`, :func:`is_joblib_launcher`: hydra-joblib-launcher 1.2.0 launches
+  through its private ``_core.launch(launcher, job_overrides, initial_job_idx)``, which reads
+  only the launcher's ``config``, ``task_function``, ``hydra_context`` and ``joblib`` (the
+  ``joblib.Parallel`` keywords); the GPU launcher (``hydra_plugins.lightning_args_gpus``) calls
+  it with its own task function and worker count per launch.
 
 With :func:`friendly_errors`, the error boundary: a pre-flight refusal
 (:class:`~lightning_args.errors.PreflightFailed`, raised by a callback) is reported like any
@@ -70,7 +75,12 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 #: hydra-core and omegaconf versions the internals here were read on.
-CHECKED_ON = {"hydra-core": "1.3.8", "omegaconf": "2.3.1", "hydra-submitit-launcher": "1.2.0"}
+CHECKED_ON = {
+    "hydra-core": "1.3.8",
+    "omegaconf": "2.3.1",
+    "hydra-submitit-launcher": "1.2.0",
+    "hydra-joblib-launcher": "1.2.0",
+}
 
 HELP_FLAGS = ("--help", "-h", "--hydra-help")
 
@@ -399,3 +409,35 @@ def submitit_executor(launcher: dict[str, Any], folder: str) -> Any:
     named = {k if k in queue else f"{cluster}_{k}": v for k, v in params.items()}
     executor.update_parameters(**named)
     return executor
+
+
+def is_joblib_launcher(launcher: object) -> bool:
+    """Whether ``launcher`` is Hydra's joblib launcher or a subclass (the GPU launcher): its
+    jobs run in joblib's pool of worker processes."""
+    names = {f"{c.__module__}.{c.__qualname__}" for c in type(launcher).__mro__}
+    return JOBLIB_LAUNCHER in names
+
+
+def joblib_launch(
+    launcher: Any,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    task_function: Callable[[Any], Any],
+    n_jobs: int,
+) -> Sequence[JobReturn]:
+    """What ``JoblibLauncher.launch`` does, with ``task_function`` and ``n_jobs`` workers in
+    place of the launcher's own (which stay as they were: other threads launch meanwhile)."""
+    from types import SimpleNamespace
+
+    from hydra_plugins.hydra_joblib_launcher import _core
+
+    view = SimpleNamespace(
+        config=launcher.config,
+        hydra_context=launcher.hydra_context,
+        task_function=task_function,
+        joblib={**launcher.joblib, "n_jobs": n_jobs},
+    )
+    runs: Sequence[JobReturn] = _core.launch(
+        launcher=view, job_overrides=job_overrides, initial_job_idx=initial_job_idx
+    )
+    return runs
