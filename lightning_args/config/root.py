@@ -7,6 +7,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from lightning_args.config.compile import CompileConfig
 from lightning_args.config.cv import CVConfig
 from lightning_args.config.objective import ObjectiveConfig
 from lightning_args.config.optim import NamedOptimizerConfig, OptimizerConfig, SchedulerConfig
@@ -101,3 +102,5 @@ class Config:
     cv: CVConfig | None = None
     #: Go on from another run's checkpoint with some hyperparameters changed (``fork.parent``).
     fork: ForkConfig = field(default_factory=ForkConfig)
+    #: ``torch.compile`` for training (``compile.enabled=true``).
+    compile: CompileConfig = field(default_factory=CompileConfig)

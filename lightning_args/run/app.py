@@ -266,7 +266,9 @@ def _fit_and_test(
     from lightning_args.callbacks.interrupt import StopOnInterrupt, signals_given_back
     from lightning_args.callbacks.logged import LoggedMetrics, scalars
     from lightning_args.callbacks.requeue import OnceRanksMeet, RequeueOnSignal
+    from lightning_args.config.compile import compile_config
     from lightning_args.instantiate.builder import build
+    from lightning_args.modules.compiled import for_training
     from lightning_args.modules.folds import apply_fold
 
     cv = cv_of(cfg)
@@ -287,11 +289,10 @@ def _fit_and_test(
         if cv is not None:  # a fold run of a k-fold run, or its refit
             apply_fold(built.datamodule, cv)
     trainer = built.trainer
+    trained = for_training(built.module, compile_config(cfg))
     # Checkpoints hold plain data only: never unpickle objects, whoever wrote the file.
     with signals_given_back(requeue, stop), timings.phase(Phase.FIT, trainer):
-        trainer.fit(
-            built.module, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True
-        )
+        trainer.fit(trained, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     fit_metrics = logged.metrics(trainer)
     if reporter is not None and reporter.pruned_at is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_args.config.compile import compile_config
 from lightning_args.errors import (
     AcceleratorError,
     CheckpointError,
@@ -50,12 +51,14 @@ class PreFlight(Callback):
 def preflight(cfg: DictConfig) -> None:
     """Refuse a run that cannot succeed, before anything heavy happens or a directory is made.
 
-    Every mandatory value is set (:func:`check_complete`); the output root can be written;
+    Every mandatory value is set (:func:`check_complete`); ``compile.mode`` is one of torch's;
+    the output root can be written;
     ``trainer.accelerator`` exists on this machine (``trainer=gpu`` without a GPU suggests
     ``trainer=cpu``) with enough devices for ``trainer.devices``; ``ckpt_path`` names a readable
     checkpoint. Only the last two import torch, and only when asked for a GPU or a checkpoint.
     """
     check_complete(cfg)
+    compile_config(cfg)  # compile.mode is one of torch's
     _check_output_root(cfg)
     _check_accelerator(cfg)
     _check_checkpoint(OmegaConf.select(cfg, "ckpt_path", default=None))
