@@ -141,9 +141,8 @@ def full_argv(args: argparse.Namespace, epochs: int, *extra: str) -> Callable[..
             str(ROOT / "train.py"),
             "-m",
             "+sweep=optuna",
-            "hydra/launcher=joblib",
+            "launcher=joblib",  # the app's option, as a user types it: our joblib launcher
             f"hydra.launcher.n_jobs={args.workers}",
-            f"hydra.sweeper.n_jobs={args.workers}",
             f"hydra.sweeper.n_trials={args.trials}",
             f"hydra.sweeper.sampler.seed={seed}",
             f"trainer.max_epochs={epochs}",

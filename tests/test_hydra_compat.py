@@ -281,26 +281,31 @@ def test_a_restored_state_keeps_the_workers_plugin_scan(
     assert Plugins.instance().discover()  # and it still finds the plugins
 
 
-def test_joblib_launch_gives_the_launch_all_it_reads_of_the_launcher() -> None:
-    """:func:`compat.joblib_launch` hands ``_core.launch`` a view with four attributes: those
-    it reads of its launcher, and nothing else (a new one would be missing from the view)."""
+def test_joblib_jobs_run_as_the_joblib_launcher_runs_them() -> None:
+    """The job function and the settings' conversion our joblib launcher calls are still
+    hydra-joblib-launcher's, with the arguments it gives them."""
     import inspect
-    import re
 
     from hydra_plugins.hydra_joblib_launcher import _core
 
-    source = inspect.getsource(_core.launch)
-    assert set(re.findall(r"\blauncher\.(\w+)", source)) == {
+    assert list(inspect.signature(_core.execute_job).parameters) == [
+        "idx",
+        "overrides",
+        "hydra_context",
         "config",
         "task_function",
-        "hydra_context",
-        "joblib",
-    }
-    assert list(inspect.signature(_core.launch).parameters) == [
-        "launcher",
-        "job_overrides",
-        "initial_job_idx",
+        "singleton_state",
     ]
+    assert "execute_job" in inspect.getsource(_core.launch)
+    given = {"n_jobs": 2, "pre_dispatch": "2*n_jobs", "batch_size": "3", "max_nbytes": None}
+    assert compat.joblib_parallel_settings(given) == {
+        "n_jobs": 2,
+        "pre_dispatch": "2*n_jobs",
+        "batch_size": 3,
+        "max_nbytes": None,
+        "backend": "loky",
+    }
+    assert given["batch_size"] == "3"  # the caller's settings stay as they were
 
 
 def test_the_gpu_launcher_is_a_joblib_launcher() -> None:

@@ -12,7 +12,11 @@ from tests.helpers import CONF, REPO, run_app
 
 LAUNCHERS = [
     ("local", "hydra._internal.core_plugins.basic_launcher.BasicLauncher"),
-    ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"),
+    (
+        "joblib",
+        "hydra_plugins.lightning_args_joblib.lightning_args_joblib_launcher."
+        "LightningArgsJoblibLauncher",
+    ),
     ("submitit_local", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"),
     ("slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"),
 ]

@@ -50,7 +50,7 @@ def test_classifier_sweep_on_joblib_prunes_reports_and_keeps_its_console_short(
         "-m",
         "hydra.sweeper.n_trials=8",
         "hydra.sweeper.n_jobs=2",
-        "hydra/launcher=joblib",
+        "launcher=joblib",  # our joblib launcher: the jobs' shared arguments shipped once
         f"paths.output_root={tmp_path}",
         cwd=REPO,
         timeout=600,

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from hydra_plugins.lightning_args_gpus import _auto
 from hydra_plugins.lightning_args_gpus._slots import OnDevice
 from hydra_plugins.lightning_args_gpus.config import AUTO
-from lightning_args._compat.hydra import joblib_launch
 from lightning_args.callbacks.devices import VISIBLE, Slots, default_lock_dir
 from lightning_args.errors import ConfigValueError
 from lightning_args.sweep.pacing import Gate
@@ -128,6 +127,7 @@ class PackedLaunches:
         self.per_device = self.packing.per_device
         self.gate = Gate(self.jobs_at_once() if self.per_device is not None else 1)
         self._probing = threading.Lock()
+        self._tasks: dict[tuple[int, str | None], OnDevice] = {}
 
     def jobs_at_once(self) -> int:
         """Worker processes: one per slot (``n_jobs`` where it is smaller); before ``auto`` has
@@ -171,8 +171,10 @@ class PackedLaunches:
         task = self.launcher.task_function
         if task is None:
             raise RuntimeError("LightningArgsGpusLauncher.launch() called before setup()")
-        wrapped = OnDevice(task, slots, self.packing.memory_fraction, probe)
+        key = (per_device, probe)
+        if key not in self._tasks:  # one each: the launcher ships a task's arguments once
+            self._tasks[key] = OnDevice(task, slots, self.packing.memory_fraction, probe)
         # Two workers at least: joblib runs n_jobs=1 in the calling process, where the job would
         # bind the sweeper itself to a device. A worker beyond the slots waits for one.
         workers = max(2, self.jobs_at_once())
-        return joblib_launch(self.launcher, jobs, initial_job_idx, wrapped, n_jobs=workers)
+        return self.launcher.launch_with(jobs, initial_job_idx, self._tasks[key], workers)

@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn
 from hydra.types import HydraContext, TaskFunction
-from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from omegaconf import DictConfig
 
 from hydra_plugins.lightning_args_gpus.config import PACKING_KEYS
+from hydra_plugins.lightning_args_joblib.lightning_args_joblib_launcher import (
+    LightningArgsJoblibLauncher,
+)
 
 if TYPE_CHECKING:
     from hydra_plugins.lightning_args_gpus._impl import PackedLaunches
 
 
-class LightningArgsGpusLauncher(JoblibLauncher):  # type: ignore[misc]  # untyped upstream
-    """Joblib's launcher with ``trials_per_device`` jobs on each GPU, each seeing only its own;
+class LightningArgsGpusLauncher(LightningArgsJoblibLauncher):
+    """Our joblib launcher with ``trials_per_device`` jobs on each GPU, each seeing only its own;
     configured by :class:`~hydra_plugins.lightning_args_gpus.config.GpusLauncherConfig`.
 
     A :class:`~lightning_args.sweep.pacing.PacedLauncher`: lightning_args' sweepers start as

@@ -93,7 +93,9 @@ class ShortLaunchLines(logging.Filter):
     @contextmanager
     def installed(self) -> Iterator[None]:
         """On the launchers' loggers, for the sweep's duration."""
-        loggers = [logging.getLogger(name) for name in LAUNCHER_LOGGERS]
+        from hydra_plugins.lightning_args_joblib._shipping import LOG_NAME
+
+        loggers = [logging.getLogger(name) for name in (*LAUNCHER_LOGGERS, LOG_NAME)]
         for logger in loggers:
             logger.addFilter(self)
         try:

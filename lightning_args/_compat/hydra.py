@@ -42,11 +42,12 @@ future Hydra), which costs only the improvement, never correctness.
   ``update_parameters`` as they are, every other key prefixed with ``<cluster>_``; the cluster
   is the launcher class's ``_EXECUTOR`` (``slurm`` or ``local``). A k-fold run with
   ``cv.parallel=true`` submits its folds the same way (:mod:`lightning_args.run.fold_jobs`).
-- :func:`joblib_launch`, :func:`is_joblib_launcher`: hydra-joblib-launcher 1.2.0 launches
-  through its private ``_core.launch(launcher, job_overrides, initial_job_idx)``, which reads
-  only the launcher's ``config``, ``task_function``, ``hydra_context`` and ``joblib`` (the
-  ``joblib.Parallel`` keywords); the GPU launcher (``hydra_plugins.lightning_args_gpus``) calls
-  it with its own task function and worker count per launch.
+- :func:`joblib_execute_job`, :func:`joblib_parallel_settings`, :func:`is_joblib_launcher`:
+  hydra-joblib-launcher 1.2.0's private ``_core``: a job runs as ``execute_job(idx, overrides,
+  hydra_context, config, task_function, singleton_state)``, and ``launch`` hard-codes the loky
+  backend and turns some settings into integers (``process_joblib_cfg``); our joblib launcher
+  (``hydra_plugins.lightning_args_joblib``) launches the same jobs with their shared arguments
+  sent once per worker.
 
 With :func:`friendly_errors`, the error boundary: a pre-flight refusal
 (:class:`~lightning_args.errors.PreflightFailed`, raised by a callback) is reported like any
@@ -418,26 +419,29 @@ def is_joblib_launcher(launcher: object) -> bool:
     return JOBLIB_LAUNCHER in names
 
 
-def joblib_launch(
-    launcher: Any,
-    job_overrides: Sequence[Sequence[str]],
-    initial_job_idx: int,
+def joblib_execute_job(
+    idx: int,
+    overrides: Sequence[str],
+    hydra_context: Any,
+    config: Any,
     task_function: Callable[[Any], Any],
-    n_jobs: int,
-) -> Sequence[JobReturn]:
-    """What ``JoblibLauncher.launch`` does, with ``task_function`` and ``n_jobs`` workers in
-    place of the launcher's own (which stay as they were: other threads launch meanwhile)."""
-    from types import SimpleNamespace
-
+    singleton_state: Any,
+) -> JobReturn:
+    """hydra-joblib-launcher's job function, as its ``launch`` calls it in a worker."""
     from hydra_plugins.hydra_joblib_launcher import _core
 
-    view = SimpleNamespace(
-        config=launcher.config,
-        hydra_context=launcher.hydra_context,
-        task_function=task_function,
-        joblib={**launcher.joblib, "n_jobs": n_jobs},
+    ret: JobReturn = _core.execute_job(
+        idx, overrides, hydra_context, config, task_function, singleton_state
     )
-    runs: Sequence[JobReturn] = _core.launch(
-        launcher=view, job_overrides=job_overrides, initial_job_idx=initial_job_idx
-    )
-    return runs
+    return ret
+
+
+def joblib_parallel_settings(joblib: dict[str, Any]) -> dict[str, Any]:
+    """The ``joblib.Parallel`` keywords hydra-joblib-launcher makes of its config: the loky
+    backend always, ``pre_dispatch``, ``batch_size`` and ``max_nbytes`` as integers where they
+    are."""
+    from hydra_plugins.hydra_joblib_launcher import _core
+
+    settings = {**joblib, "backend": "loky"}
+    _core.process_joblib_cfg(settings)
+    return settings

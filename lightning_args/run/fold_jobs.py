@@ -32,7 +32,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_args._compat.hydra import JOBLIB_LAUNCHER, SUBMITIT_LAUNCHERS, submitit_executor
+from lightning_args._compat.hydra import SUBMITIT_LAUNCHERS, submitit_executor
 from lightning_args._util.output import logged_into
 from lightning_args.config.objective import Objective
 from lightning_args.errors import JobError
@@ -105,7 +105,7 @@ def train_in_parallel(
     if target in SUBMITIT_LAUNCHERS:
         ended = _as_submitit_jobs(jobs, launcher, run_dir)
     else:
-        n_jobs = launcher.get("n_jobs") if target == JOBLIB_LAUNCHER else None
+        n_jobs = launcher.get("n_jobs")  # a joblib launcher's, ours (launcher=joblib) included
         ended = _as_worker_processes(jobs, n_jobs if isinstance(n_jobs, int) and n_jobs else -1)
     results: list[FoldResult] = []
     for result in ended:
