@@ -262,6 +262,67 @@ def test_the_trainer_carries_log_every_n_steps(tmp_path: Path) -> None:
     assert compat.log_every_n_steps(quiet_trainer(tmp_path)) == 50  # Lightning's default
 
 
+# --- resuming a checkpoint of a batch's end (requeues) ----------------------------------------
+
+
+class Hooks(pl.Callback):
+    """Records the epoch of every ``on_train_epoch_start`` and of every validation's end."""
+
+    def __init__(self) -> None:
+        self.called: list[tuple[str, int]] = []
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.called.append(("epoch start", trainer.current_epoch))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.called.append(("validated", trainer.current_epoch))
+
+
+EPOCH_0_END = [("validated", 0), ("epoch start", 1), ("validated", 1)]
+# Validations after batches 1 and 3 of each epoch (val_check_interval=2).
+TWICE = [("validated", 0), ("validated", 0), ("epoch start", 1), ("validated", 1), ("validated", 1)]
+
+
+@pytest.mark.parametrize(
+    ("batch", "extra", "follows", "resumed"),
+    [
+        pytest.param(1, {}, False, EPOCH_0_END, id="mid-epoch"),
+        # Lightning's: the epoch's validation and the next epoch's start are skipped.
+        pytest.param(BATCHES - 1, {}, True, EPOCH_0_END[2:], id="an-epochs-last-batch"),
+        pytest.param(1, {"val_check_interval": 2}, True, TWICE[1:], id="a-validation-follows"),
+    ],
+)
+def test_a_batch_end_checkpoint_resumes_past_what_follows_that_batch(
+    tmp_path: Path,
+    batch: int,
+    extra: dict[str, Any],
+    follows: bool,
+    resumed: list[tuple[str, int]],
+) -> None:
+    """What RequeueOnSignal defers its stop for: when this fails with Lightning resuming what
+    follows the batch (the whole of ``EPOCH_0_END`` or ``TWICE``), the deferral can go."""
+    told: list[bool] = []
+
+    class SaveAndStop(pl.Callback):  # as RequeueOnSignal does
+        def on_train_batch_end(
+            self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+        ) -> None:
+            if trainer.fit_loop.total_batch_idx == batch:  # in the first epoch
+                told.append(compat.epoch_end_or_validation_follows(trainer))
+                trainer.save_checkpoint(tmp_path / "stop.ckpt")
+                raise Stop
+
+    first = quiet_trainer(tmp_path, max_epochs=2, callbacks=[SaveAndStop()], **extra)
+    with pytest.raises(Stop):
+        first.fit(Tiny())
+    assert told == [follows]
+    hooks = Hooks()
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[hooks], **extra)
+    trainer.fit(Tiny(), ckpt_path=tmp_path / "stop.ckpt", weights_only=False)
+    assert hooks.called == resumed
+
+
 # --- signals ----------------------------------------------------------------------------------
 
 

@@ -83,10 +83,16 @@ CONFIG = (
 
 
 @pytest.mark.parametrize(
-    "batch",
+    ("batch", "stop", "extra"),
     [
-        pytest.param(7, id="mid-logging-interval"),  # global step 26; rows every 10 steps
-        pytest.param(10, id="at-a-logged-step"),  # global step 29: its row is written
+        # 19 batches an epoch, rows every 10 steps: global step 26, its row not written.
+        pytest.param(7, (1, 27), (), id="mid-logging-interval"),
+        pytest.param(10, (1, 30), (), id="at-a-logged-step"),  # global step 29: written
+        # Lightning would resume a checkpoint of an epoch's last batch past that epoch's
+        # validation and the next epoch's start (its lr-AdamW row): it stops a batch later.
+        pytest.param(18, (2, 39), (), id="at-an-epochs-last-batch"),
+        # The same for a batch after which a mid-epoch validation runs (every 9 batches).
+        pytest.param(8, (1, 29), ("trainer.val_check_interval=0.5",), id="before-a-validation"),
     ],
 )
 def test_a_signalled_run_resumes_mid_epoch_and_ends_as_an_uninterrupted_one(
@@ -94,13 +100,16 @@ def test_a_signalled_run_resumes_mid_epoch_and_ends_as_an_uninterrupted_one(
     tmp_path: Path,
     submitit_handler: list[int],
     batch: int,
+    stop: tuple[int, int],
+    extra: tuple[str, ...],
 ) -> None:
     whole = tmp_path / "whole"
-    expected = lightning_args.train(compose_app(*CONFIG, f"paths.run_dir={whole}"))
+    expected = lightning_args.train(compose_app(*CONFIG, *extra, f"paths.run_dir={whole}"))
 
     run = tmp_path / "requeued"
     signalled = compose_app(
         *CONFIG,
+        *extra,
         f"paths.run_dir={run}",
         *signal_at(epoch=1, batch=batch),
     )
@@ -110,10 +119,10 @@ def test_a_signalled_run_resumes_mid_epoch_and_ends_as_an_uninterrupted_one(
     record = RunRecord.read(run)
     assert record.status == "requeued"
     saved = torch.load(run / CHECKPOINT, weights_only=True)
-    assert (saved["epoch"], saved["global_step"]) == (1, 19 + batch + 1)  # 19 batches an epoch
+    assert (saved["epoch"], saved["global_step"]) == stop
 
     # The requeued job: the same config, the same directory, no ckpt_path given.
-    value = lightning_args.train(compose_app(*CONFIG, f"paths.run_dir={run}"))
+    value = lightning_args.train(compose_app(*CONFIG, *extra, f"paths.run_dir={run}"))
 
     assert value == expected
     record = RunRecord.read(run)

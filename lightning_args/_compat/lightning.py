@@ -24,9 +24,20 @@ are under ``lightning/``):
   metrics to the loggers after the ``on_train_batch_end`` hooks, through the trainer's
   ``_logger_connector`` (``pytorch/trainer/connectors/logger_connector/logger_connector.py``):
   ``on_batch_end()`` then ``update_train_step_metrics()``. A hook that stops training by raising
-  skips both: :func:`log_step_metrics`. ``_LoggerConnector.on_trainer_init`` sets
-  ``trainer.log_every_n_steps``, an attribute the ``Trainer`` class does not declare:
-  :func:`log_every_n_steps`.
+  skips both: :func:`log_step_metrics`. A checkpoint saved in an ``on_train_batch_end`` hook
+  does not come back as the point it was saved at when what follows that batch is an epoch's
+  end or a validation: ``_FitLoop.reset`` (``fit_loop.py``) takes a checkpoint of an epoch's
+  last batch (``epoch_loop.batch_progress.is_last_batch``, the epoch loop restarting
+  ``on_train_batch_end``) for a finished epoch, so that epoch's validation and
+  ``on_train_epoch_end`` and the next epoch's ``on_train_epoch_start`` are skipped
+  (``on_advance_start``: not while ``restarted_mid_epoch``), and ``_TrainingEpochLoop.advance``,
+  restarting at a batch that validation follows (``_should_check_val_fx``, which reads
+  ``_FitLoop._data_fetcher``), moves the validation's progress to its end
+  (``increment_progress_to_evaluation_end``) without running it (Lightning-AI/pytorch-lightning
+  #14579): :func:`epoch_end_or_validation_follows`, for
+  :class:`~lightning_args.callbacks.requeue.RequeueOnSignal`.
+  ``_LoggerConnector.on_trainer_init`` sets ``trainer.log_every_n_steps``, an attribute the
+  ``Trainer`` class does not declare: :func:`log_every_n_steps`.
 - ``pytorch/trainer/connectors/signal_connector.py`` (behaviour, used as it is by
   :mod:`lightning_args.callbacks.interrupt`): ``Trainer._run`` calls
   ``_SignalConnector.register_signal_handlers()`` after the callbacks' ``setup`` and before the
@@ -142,6 +153,16 @@ def log_step_metrics(trainer: pl.Trainer) -> None:
     callback metrics) now, as Lightning does after the batch-end hooks."""
     trainer._logger_connector.on_batch_end()
     trainer._logger_connector.update_train_step_metrics()
+
+
+def epoch_end_or_validation_follows(trainer: pl.Trainer) -> bool:
+    """In an ``on_train_batch_end`` hook: whether the epoch ends after this batch, or a
+    validation runs after it (what a checkpoint saved now would skip when resumed)."""
+    loop = trainer.fit_loop.epoch_loop
+    if loop.batch_progress.is_last_batch:
+        return True
+    fetcher = trainer.fit_loop._data_fetcher
+    return fetcher is not None and loop._should_check_val_fx(fetcher)
 
 
 def log_every_n_steps(trainer: pl.Trainer) -> int:

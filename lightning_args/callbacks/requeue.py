@@ -6,12 +6,13 @@ Slurm sends the same when it preempts the job. submitit's handler then pickles t
 That handler runs wherever Python happens to be, mid-step; the job's training would be lost.
 
 :class:`RequeueOnSignal` takes the signal first and only remembers it. At the end of the current
-training batch (every rank agreeing, under DDP) it saves ``checkpoints/requeue.ckpt`` and raises
-:class:`JobRequeued`; :func:`lightning_args.train` marks the run ``requeued`` and hands the signal
-to submitit, which requeues and exits. When the job starts again, :func:`requeue_checkpoint`
-finds that checkpoint and the run continues from the batch after it: the model, optimizers,
-random generators and the position in the epoch all come back, so the run ends as an
-uninterrupted one would.
+training batch (every rank agreeing, under DDP; the next one when an epoch's end or a validation
+follows this one, which Lightning would skip on resume) it saves ``checkpoints/requeue.ckpt``
+and raises :class:`JobRequeued`; :func:`lightning_args.train` marks the run ``requeued`` and
+hands the signal to submitit, which requeues and exits. When the job starts again,
+:func:`requeue_checkpoint` finds that checkpoint and the run continues from the batch after it:
+the model, optimizers, random generators and the position in the epoch all come back, so the
+run ends as an uninterrupted one would.
 
 Lightning's own Slurm auto-requeue (on USR1) is switched off where submitit is in charge
 (:func:`cluster_plugins`); two requeue mechanisms would each resubmit the job.
@@ -73,6 +74,7 @@ class RequeueOnSignal(pl.Callback):
         self.signum = int(signum if signum is not None else preemption_signal())
         self._previous: Handler | None = None
         self._received: int | None = None
+        self._deferred = False
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
@@ -98,6 +100,13 @@ class RequeueOnSignal(pl.Callback):
             return
         # Every rank stops at the same batch, or the others would wait in the next all-reduce.
         if not trainer.strategy.reduce_boolean_decision(self._received is not None, all=False):
+            return
+        # Lightning resumes a checkpoint of an epoch's last batch, or of one that a validation
+        # follows, past that validation and the epoch's end (their metrics, the epoch's
+        # checkpoint, the next epoch's start hooks would be lost): stop after the next batch
+        # instead. Once only, should that one be such a batch too (a validation every batch).
+        if not self._deferred and compat.epoch_end_or_validation_follows(trainer):
+            self._deferred = True
             return
         stop_here(trainer, self.path)
         raise JobRequeued(self._received or self.signum, self.path, self._previous)
