@@ -48,3 +48,13 @@ def test_released_workers_exit_without_being_waited_for() -> None:
 def test_nothing_to_release_where_joblib_never_ran(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reusable_executor, "_executor", None)
     assert not joblib_compat.release_workers()
+
+
+@pytest.mark.slow
+def test_idle_workers_are_ended_at_once() -> None:
+    pids = set(joblib.Parallel(n_jobs=2, backend="loky")(joblib.delayed(_pid)() for _ in range(2)))
+    assert joblib_compat.release_workers(idle=True)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in pids)

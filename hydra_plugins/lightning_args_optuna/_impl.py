@@ -285,10 +285,10 @@ class OptunaSweep:
         else:
             self._parallel_loops(study, budget, progress, workers)
         if self._pooled:
-            # No trial is left to launch from here: joblib's workers exit now, while the summary
-            # and plots are written, instead of after them at this process's exit (seconds
-            # each: every worker finalizes torch and Lightning).
-            joblib_compat.release_workers()
+            # No trial is left to launch from here: joblib's workers end now, while the summary
+            # and plots are written, instead of finalizing torch and Lightning at this
+            # process's exit (seconds each).
+            joblib_compat.release_workers(idle=True)
 
     def _parallel_loops(
         self, study: optuna.Study, budget: Budget, progress: Progress, workers: int

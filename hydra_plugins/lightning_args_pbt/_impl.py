@@ -132,7 +132,7 @@ class PBTSweep:
         with self._launch_lines.installed():
             self._loops()
         if is_joblib_launcher(self.launcher):
-            joblib_compat.release_workers()
+            joblib_compat.release_workers(idle=True)
         summary = self._summary()
         atomic_write(self.sweep_dir / SUMMARY, yaml.safe_dump(summary, sort_keys=False))
         metric = OmegaConf.select(self.config, "objective.metric", default="score")

@@ -10,7 +10,8 @@ Checked on joblib 1.6.0 (:data:`CHECKED_ON`), by reading its source:
   sends each worker a sentinel and then joins the worker processes, so the sweeper's exit waits
   while every worker finalizes an interpreter that holds torch and Lightning (seconds).
   ``shutdown(wait=False)`` starts the same and returns at once; a later ``Parallel`` call
-  makes a new executor.
+  makes a new executor. ``kill_workers=True`` terminates the workers instead of letting each
+  finalize its interpreter.
 
 ``tests/test_joblib_compat.py`` fails when any of these stops holding (on a joblib upgrade: run
 it first, then update :data:`CHECKED_ON`).
@@ -24,15 +25,19 @@ CHECKED_ON = "1.6.0"
 _EXECUTOR_MODULE = "joblib.externals.loky.reusable_executor"
 
 
-def release_workers() -> bool:
-    """Ask the workers of joblib's reusable executor to exit, without waiting for them.
+def release_workers(*, idle: bool = False) -> bool:
+    """Let the workers of joblib's reusable executor go, without waiting for them: whether
+    there was an executor to release. A later ``Parallel`` call makes a new executor.
 
-    They finish what they run, then exit while this process goes on (the sweeper writes its
-    summary and plots meanwhile). Whether there was an executor to release.
+    They finish what they run, then exit while this process goes on. ``idle=True`` says that
+    every call has returned (the sweepers, once no trial is left to launch): nothing runs in
+    them, so they are terminated rather than left to finalize torch and Lightning, which took
+    0.5 s of a sweep's exit here (median of 3 sweeps of 24 1-epoch trials: 0.95 s from the
+    summary to the exit, against 0.45 s).
     """
     module = sys.modules.get(_EXECUTOR_MODULE)  # joblib never used here: nothing to release
     executor = getattr(module, "_executor", None)
     if executor is None:
         return False
-    executor.shutdown(wait=False)
+    executor.shutdown(wait=False, kill_workers=idle)
     return True
