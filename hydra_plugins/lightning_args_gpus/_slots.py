@@ -30,7 +30,7 @@ class OnDevice:
     """A job's task function, run in its worker's own slot of one GPU.
 
     ``probe``: a file to write what the job used of its device into (:class:`DeviceUse`), for
-    ``trials_per_device=auto``. Pickled to the workers with each job, like the task itself.
+    ``trials_per_device=auto``. It reaches the workers as the task does (shipped once).
     """
 
     task: Callable[[Any], Any]
