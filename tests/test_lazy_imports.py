@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,4 +91,46 @@ def test_fast_help_prints_what_hydra_prints() -> None:
     )
     assert plain.returncode == fast.returncode == 0
     assert "trainer: cpu, ddp, debug, default, gpu" in fast.stdout
+    assert fast.stdout == plain.stdout
+
+
+BARE_APP = """
+import hydra
+
+
+@hydra.main(version_base="1.3", config_path=".", config_name="bare")
+def main(cfg):
+    print(cfg)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_any_hydra_apps_help_is_fast_and_the_same_with_lightning_args_installed(
+    tmp_path: Path,
+) -> None:
+    """Our search path plugin adds our groups to every Hydra app in the environment, and
+    speeds up its ``--help`` (one repository for all the groups it lists) with the same text."""
+    (tmp_path / "bare.yaml").write_text("x: 1\n")
+    (tmp_path / "bare.py").write_text(BARE_APP)
+    code = (
+        "import sys, runpy, lightning_args._compat.hydra as p\n"
+        "p.HELP_FLAGS = ()  # turns the speed-up off\n"
+        "sys.argv = ['bare.py', '--help']\n"
+        "runpy.run_path('bare.py', run_name='__main__')\n"
+    )
+    plain = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    fast = subprocess.run(
+        [sys.executable, "bare.py", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert plain.returncode == fast.returncode == 0, fast.stderr
+    assert "trainer: cpu, ddp, debug, default, gpu" in fast.stdout  # our groups, listed
     assert fast.stdout == plain.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
+from lightning_args._compat.hydra import fast_help_for_process
 from lightning_args.config.store import register
 
 
@@ -20,3 +21,5 @@ class LightningArgsSearchPathPlugin(SearchPathPlugin):
         # The groups live in the ConfigStore (typed dataclasses), not in files: nothing to add
         # to the path itself, only to make sure they are registered before composition.
         register()
+        # They are every app's groups then, and Hydra's --help is slow in the number of groups.
+        fast_help_for_process()

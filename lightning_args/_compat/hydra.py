@@ -15,7 +15,8 @@ future Hydra), which costs only the improvement, never correctness.
   (:func:`lightning_args.run.explain.translate`) before Hydra reports them as before: compact
   message, exit status 1, the full traceback under ``HYDRA_FULL_ERROR=1``, which also turns
   translation off.
-- :func:`fast_help`: ``--help`` lists every config group with ~100 calls of
+- :func:`fast_help` (and :func:`fast_help_for_process`, for any app, from the search path
+  plugin): ``--help`` lists every config group with ~100 calls of
   ``ConfigLoaderImpl.get_group_options``, each of which re-reads the primary config into a fresh
   repository (1.6 s of a 2.1 s ``--help`` here). During ``--help`` only, that repository is
   built once per ``(config_name, overrides)``; the help text is byte for byte the same.
@@ -63,7 +64,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from lightning_args.errors import PreflightFailed
@@ -185,7 +186,9 @@ def _quiet_job_failures() -> Iterator[None]:
 @contextmanager
 def fast_help(argv: list[str] | None = None) -> Iterator[None]:
     """While active, and only when ``argv`` asks for help, Hydra's help reuses one repository."""
-    if not any(flag in (sys.argv if argv is None else argv) for flag in HELP_FLAGS):
+    if _help_for_process or not any(
+        flag in (sys.argv if argv is None else argv) for flag in HELP_FLAGS
+    ):
         yield
         return
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
@@ -203,6 +206,24 @@ def fast_help(argv: list[str] | None = None) -> Iterator[None]:
 
     with _replaced(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo", make):
         yield
+
+
+_help_for_process: list[AbstractContextManager[None]] = []  # entered once, never left
+
+
+def fast_help_for_process() -> None:
+    """:func:`fast_help` for the rest of this process, when its command line asks for help.
+
+    For any Hydra app in an environment where lightning_args is installed: its search path
+    plugin adds lightning_args' groups to every app, which made a bare one-file app's
+    ``--help`` take 2.8 s instead of 0.4 s here (Hydra re-reads the primary config for each
+    group it lists). The plugin calls this; the process ends once the help is printed.
+    """
+    if _help_for_process or not any(flag in sys.argv for flag in HELP_FLAGS):
+        return
+    speed_up = fast_help()
+    speed_up.__enter__()
+    _help_for_process.append(speed_up)
 
 
 _KEEPS_PLUGINS = "_lightning_args_keeps_plugins"
