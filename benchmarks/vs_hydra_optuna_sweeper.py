@@ -13,11 +13,12 @@ the same torch, Lightning, Hydra and scikit-learn versions as this environment. 
                         sampler and pruner), over its default search space
 
 All of them: TPE seeded per round, ``--trials`` trials, ``--workers`` jobs at a time through
-``hydra/launcher=joblib``, ``--epochs`` epochs per trial, the same five parameters (hidden
-width and depth, dropout, learning rate, weight decay). ``--one-epoch`` adds two sweeps of
-1-epoch trials without a pruner (theirs, minimal app; ours, train.py): what is left there is
-each trial's fixed cost. Each sweep is one subprocess in a fresh temporary directory; the
-sweeps alternate round by round, so load changes hit each.
+joblib (the minimal apps through Hydra's ``hydra/launcher=joblib``, ``train.py`` through the
+app's ``launcher=joblib``, our joblib launcher), ``--epochs`` epochs per trial, the same five
+parameters (hidden width and depth, dropout, learning rate, weight decay). ``--one-epoch`` adds
+two sweeps of 1-epoch trials without a pruner (theirs, minimal app; ours, train.py): what is
+left there is each trial's fixed cost. Each sweep is one subprocess in a fresh temporary
+directory; the sweeps alternate round by round, so load changes hit each.
 
 Per sweep: wall time, best val/acc, trials pruned, epochs trained. Then, per trial (medians),
 where the time went: for ours from the study (a trial's ask and tell) and each trial's
