@@ -399,3 +399,20 @@ def test_an_optuna_sweep_asks_nothing_while_auto_measures_its_first_trial(
     ended = datetime.fromisoformat(record["ended_at"]).astimezone().replace(tzinfo=None)
     started = [t.datetime_start for t in done[1:]]
     assert all(start is not None and start >= ended for start in started), (ended, started)
+
+
+def test_the_old_callback_refuses_more_workers_than_visible_devices(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from omegaconf import OmegaConf
+
+    from lightning_args.callbacks.devices import OneDevicePerJob
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,2")
+    callback = OneDevicePerJob(devices=4, lock_dir=str(tmp_path))
+    with pytest.raises(ConfigValueError) as error:
+        callback.on_job_start(OmegaConf.create({}))
+    assert str(error.value) == (
+        "hydra.launcher.n_jobs=4 jobs at once, one per device, but CUDA_VISIBLE_DEVICES='1,2' "
+        "lists 2. Fix: hydra.launcher.n_jobs=2"
+    )

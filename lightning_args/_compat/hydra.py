@@ -434,8 +434,8 @@ def submitit_executor(launcher: dict[str, Any], folder: str) -> Any:
 
 
 def is_joblib_launcher(launcher: object) -> bool:
-    """Whether ``launcher`` is Hydra's joblib launcher or a subclass (the GPU launcher): its
-    jobs run in joblib's pool of worker processes."""
+    """Whether ``launcher`` is Hydra's joblib launcher or a subclass (ours of ``launcher=joblib``
+    and ``launcher=gpus``): its jobs run in joblib's pool of worker processes."""
     names = {f"{c.__module__}.{c.__qualname__}" for c in type(launcher).__mro__}
     return JOBLIB_LAUNCHER in names
 

@@ -30,6 +30,8 @@ from typing import IO, Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from lightning_args.errors import ConfigValueError
+
 _log = logging.getLogger(__name__)
 
 VISIBLE = "CUDA_VISIBLE_DEVICES"
@@ -109,13 +111,20 @@ class OneDevicePerJob(Callback):
     """
 
     def __init__(self, devices: int, lock_dir: str | None = None) -> None:
-        visible = os.environ.get(VISIBLE)
-        ids = [d.strip() for d in visible.split(",") if d.strip()] if visible else []
-        ids = ids or [str(i) for i in range(int(devices))]
-        self.slots = Slots(tuple(ids[: int(devices)]), 1, lock_dir or default_lock_dir())
+        self.devices = int(devices)
+        self.visible = os.environ.get(VISIBLE)
+        ids = [d.strip() for d in self.visible.split(",") if d.strip()] if self.visible else []
+        self.ids = ids or [str(i) for i in range(self.devices)]
+        self.slots = Slots(tuple(self.ids[: self.devices]), 1, lock_dir or default_lock_dir())
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if "device" not in _claimed:  # held until the process exits
+        if self.devices > len(self.ids):
+            raise ConfigValueError(
+                f"hydra.launcher.n_jobs={self.devices} jobs at once, one per device, but "
+                f"{VISIBLE}={self.visible!r} lists {len(self.ids)}. Fix: "
+                f"hydra.launcher.n_jobs={len(self.ids)}"
+            )
+        if claimed() is None:  # held until the process exits
             _for_life.enter_context(slot(self.slots))
 
 
