@@ -75,20 +75,28 @@ def test_shell_completion_lists_library_groups() -> None:
         assert option in proc.stdout
 
 
-def test_fast_help_prints_what_hydra_prints() -> None:
-    """``--help`` reuses one config repository; the text must equal Hydra's own."""
+def _help_without_and_with_the_speed_up(
+    script: str, cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """``script --help`` with lightning_args' help speed-up turned off, then as it runs."""
     code = (
         "import sys, runpy, lightning_args._compat.hydra as p\n"
         "p.HELP_FLAGS = ()  # turns the speed-up off\n"
-        "sys.argv = ['train.py', '--help']\n"
-        "runpy.run_path('train.py', run_name='__main__')\n"
+        f"sys.argv = [{script!r}, '--help']\n"
+        f"runpy.run_path({script!r}, run_name='__main__')\n"
     )
     plain = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60
     )
     fast = subprocess.run(
-        [sys.executable, "train.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, script, "--help"], cwd=cwd, capture_output=True, text=True, timeout=60
     )
+    return plain, fast
+
+
+def test_fast_help_prints_what_hydra_prints() -> None:
+    """``--help`` reuses one config repository; the text must equal Hydra's own."""
+    plain, fast = _help_without_and_with_the_speed_up("train.py", REPO)
     assert plain.returncode == fast.returncode == 0
     assert "trainer: cpu, ddp, debug, default, gpu" in fast.stdout
     assert fast.stdout == plain.stdout
@@ -108,29 +116,14 @@ if __name__ == "__main__":
 """
 
 
-def test_any_hydra_apps_help_is_fast_and_the_same_with_lightning_args_installed(
+def test_any_hydra_apps_help_lists_our_groups_in_hydras_own_text(
     tmp_path: Path,
 ) -> None:
     """Our search path plugin adds our groups to every Hydra app in the environment, and
     speeds up its ``--help`` (one repository for all the groups it lists) with the same text."""
     (tmp_path / "bare.yaml").write_text("x: 1\n")
     (tmp_path / "bare.py").write_text(BARE_APP)
-    code = (
-        "import sys, runpy, lightning_args._compat.hydra as p\n"
-        "p.HELP_FLAGS = ()  # turns the speed-up off\n"
-        "sys.argv = ['bare.py', '--help']\n"
-        "runpy.run_path('bare.py', run_name='__main__')\n"
-    )
-    plain = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    fast = subprocess.run(
-        [sys.executable, "bare.py", "--help"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    plain, fast = _help_without_and_with_the_speed_up("bare.py", tmp_path)
     assert plain.returncode == fast.returncode == 0, fast.stderr
     assert "trainer: cpu, ddp, debug, default, gpu" in fast.stdout  # our groups, listed
     assert fast.stdout == plain.stdout
