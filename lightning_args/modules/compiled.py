@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 
-from lightning_args._compat.torch import is_compiled
 from lightning_args.config.compile import CompileConfig
 
 
@@ -22,6 +21,7 @@ def for_training(module: pl.LightningModule, config: CompileConfig) -> pl.Lightn
 
     Example:
         >>> from lightning.pytorch.demos.boring_classes import BoringModel
+        >>> from lightning_args._compat.torch import is_compiled
         >>> module = for_training(BoringModel(), CompileConfig(enabled=True))
         >>> is_compiled(module), list(module.state_dict())
         (True, ['layer.weight', 'layer.bias'])
@@ -31,4 +31,4 @@ def for_training(module: pl.LightningModule, config: CompileConfig) -> pl.Lightn
     return module
 
 
-__all__ = ["for_training", "is_compiled"]
+__all__ = ["for_training"]
