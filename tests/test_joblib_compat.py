@@ -58,3 +58,22 @@ def test_idle_workers_are_ended_at_once() -> None:
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in pids)
+
+
+
+def _pids(**settings: int) -> set[int]:
+    calls = (joblib.delayed(_pid)() for _ in range(2))
+    return set(joblib.Parallel(n_jobs=2, backend="loky", **settings)(calls))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("timeout", "kept"), [(300, True), (301, False)], ids=["same", "control"])
+def test_a_call_with_the_same_settings_keeps_the_workers(timeout: int, kept: bool) -> None:
+    """What the joblib launcher's preloading relies on (300 s is loky's default idle timeout);
+    the control changes that one setting, and gets new workers."""
+    joblib_compat.release_workers(idle=True)
+    try:
+        first, later = _pids(), _pids(idle_worker_timeout=timeout)
+    finally:
+        joblib_compat.release_workers(idle=True)
+    assert (later == first) is kept

@@ -215,6 +215,26 @@ def test_joblibs_workers_are_released_once_the_last_trial_has_returned(
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
 
 
+@pytest.mark.parametrize(("pooled", "released"), [(True, [True]), (False, [])])
+def test_a_sweep_that_fails_before_its_trials_ends_joblibs_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pooled: bool, released: list[bool]
+) -> None:
+    """Our joblib launcher starts its workers at setup (they import torch and Lightning); a
+    sweep that then fails does not wait at exit for their imports. The control: no pool."""
+    calls: list[bool] = []
+    monkeypatch.setattr(joblib_compat, "release_workers", lambda *, idle=False: calls.append(idle))
+    sweep, _, _ = _sweep(tmp_path, _Launcher(), parse({"x": "interval(0, 1)"}))
+    sweep._pooled = pooled
+
+    def refused(arguments: list[str]) -> list[list[JobReturn]]:
+        raise SearchSpaceError("hydra.sweeper.params.x: refused")
+
+    monkeypatch.setattr(sweep, "_run", refused)
+    with pytest.raises(SearchSpaceError):
+        sweep.run([])
+    assert calls == released
+
+
 CORES = os.cpu_count() or 1
 LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
 SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"

@@ -137,6 +137,14 @@ class OptunaSweep:
     # --- the lifecycle --------------------------------------------------------------------
 
     def run(self, arguments: list[str]) -> list[list[JobReturn]]:
+        try:
+            return self._run(arguments)
+        except BaseException:
+            if self._pooled:  # none of its workers has a trial left: not waited for at exit
+                joblib_compat.release_workers(idle=True)
+            raise
+
+    def _run(self, arguments: list[str]) -> list[list[JobReturn]]:
         base, space = parse_space(container(self.settings.params), arguments)
         self._composed.check(base, space)
         configurations: dict[ConfigKey, dict[str, Any]] | None = None

@@ -94,6 +94,14 @@ class PBTSweep:
         self._launch_lines = ShortLaunchLines()  # "#<job> : m<k>/<i> <values>", headers once
 
     def run(self, arguments: list[str]) -> list[list[JobReturn]]:
+        try:
+            return self._run(arguments)
+        except BaseException:
+            if is_joblib_launcher(self.launcher):  # no member has a job left: not waited for
+                joblib_compat.release_workers(idle=True)
+            raise
+
+    def _run(self, arguments: list[str]) -> list[list[JobReturn]]:
         base, space = parse_space(container(self.settings.params), arguments)
         if not space.params:
             raise SearchSpaceError(

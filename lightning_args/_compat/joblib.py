@@ -5,7 +5,11 @@ Checked on joblib 1.6.0 (:data:`CHECKED_ON`), by reading its source:
 - ``joblib/externals/loky/reusable_executor.py``: the loky backend (the one Hydra's joblib
   launcher hard-codes) runs every ``Parallel`` call of a process in one module-level executor,
   ``_executor`` (``None`` until the first call), and keeps its workers for later calls: they
-  live until ``idle_worker_timeout`` (300 s) or the interpreter's exit.
+  live until ``idle_worker_timeout`` (300 s) or the interpreter's exit. ``joblib/executor.py``:
+  a call keeps that executor when its settings (its backend's keywords, the workers'
+  environment, the timeout) equal the previous call's, so our joblib launcher's workers, started
+  at setup through the launches' own settings, are the ones that run its jobs (tested in
+  ``tests/test_joblib_compat.py`` and ``tests/test_joblib_launcher.py``).
 - ``joblib/externals/loky/process_executor.py``: at exit, loky joins its manager thread, which
   sends each worker a sentinel and then joins the worker processes, so the sweeper's exit waits
   while every worker finalizes an interpreter that holds torch and Lightning (seconds).
