@@ -8,13 +8,17 @@ internal and fails on the one that moved; the rest check the behaviour each reli
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import cloudpickle
 import pytest
+from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import ListConfig, OmegaConf, ValidationError
 
@@ -51,6 +55,7 @@ INTERNALS = [
     ("hydra.core.singleton", "Singleton.set_state", ["state"]),
     ("hydra.core.singleton", "Singleton._instances", None),
     ("hydra.core.plugins", "Plugins._scan_all_plugins", ["modules"]),
+    ("hydra.core.config_store", "ConfigStore.load", ["config_path"]),
     ("omegaconf._utils", "type_str", None),
     ("omegaconf", "Node._get_node_flag", ["flag"]),
 ]
@@ -318,3 +323,57 @@ def test_the_gpu_launcher_is_a_joblib_launcher() -> None:
     assert compat.is_joblib_launcher(JoblibLauncher())
     assert compat.is_joblib_launcher(LightningArgsGpusLauncher(trials_per_device=1))
     assert not compat.is_joblib_launcher(object())
+
+
+@dataclass
+class _Sketch:
+    width: int = 3
+    depths: list[int] = dataclasses.field(default_factory=lambda: [1, 2])
+
+
+@pytest.fixture
+def conversions(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The schemas ``OmegaConf.structured`` converts while the test runs."""
+    made: list[object] = []
+    structured = OmegaConf.structured
+
+    def counting(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        made.append(obj)
+        return structured(obj, *args, **kwargs)
+
+    monkeypatch.setattr(OmegaConf, "structured", counting)
+    return made
+
+
+@pytest.mark.parametrize("lazily", [True, False], ids=["lazily", "control-store"])
+def test_a_lazily_stored_schema_is_made_at_its_first_load_once(
+    conversions: list[object], lazily: bool
+) -> None:
+    """Hydra's own ``store`` (the control) converts at once; each load is a fresh deep copy."""
+    store = ConfigStore.instance()
+    if lazily:
+        compat.store_lazily("sketch", _Sketch, group="test_compat/lazily", package="p")
+    else:
+        store.store(name="sketch", node=_Sketch, group="test_compat/lazily", package="p")
+    assert conversions == ([] if lazily else [_Sketch])
+    first = store.load("test_compat/lazily/sketch.yaml")
+    first.node.depths.append(3)  # a load is the caller's to change
+    second = store.load("test_compat/lazily/sketch.yaml")
+    assert conversions == [_Sketch]
+    assert OmegaConf.to_container(second.node) == {"width": 3, "depths": [1, 2]}
+    assert OmegaConf.get_type(second.node) is _Sketch  # typed: a wrong value is refused
+    with pytest.raises(ValidationError):
+        second.node.width = "wide"
+    assert (second.name, second.group, second.package) == (
+        "sketch.yaml",
+        "test_compat/lazily",
+        "p",
+    )
+
+
+def test_a_lazily_stored_schema_survives_the_singletons_trip_to_a_worker() -> None:
+    """Hydra's joblib launcher deep-copies the ConfigStore and pickles it for each worker."""
+    compat.store_lazily("sketch", _Sketch, group="test_compat/shipped")
+    state = cloudpickle.loads(cloudpickle.dumps(Singleton.get_state()))
+    shipped = state["instances"][ConfigStore].load("test_compat/shipped/sketch.yaml")
+    assert shipped.node.width == 3

@@ -60,7 +60,6 @@ def test_idle_workers_are_ended_at_once() -> None:
     assert not any(_alive(pid) for pid in pids)
 
 
-
 def _pids(**settings: int) -> set[int]:
     calls = (joblib.delayed(_pid)() for _ in range(2))
     return set(joblib.Parallel(n_jobs=2, backend="loky", **settings)(calls))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lightning_args import RunRecord
-from lightning_args.config.store import unique_dir
+from lightning_args.config.run_dirs import unique_dir
 from lightning_args.errors import RecordError
 from lightning_args.run.record import RunStatus, git_info, package_versions
 from tests.conftest import REPO

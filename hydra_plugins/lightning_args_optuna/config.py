@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
+from lightning_args._compat.hydra import store_lazily
 
 PROVIDER = "lightning_args_optuna"
 SWEEPER = "lightning_args_optuna"
@@ -418,12 +418,11 @@ def typed_settings(schema: Any, settings: dict[str, Any], option: str) -> Any:
 
 def register() -> None:
     """Store the sweeper and its sampler and pruner options."""
-    cs = ConfigStore.instance()
-    cs.store(group="hydra/sweeper", name=SWEEPER, node=SweeperConfig, provider=PROVIDER)
+    store_lazily(SWEEPER, SweeperConfig, group="hydra/sweeper", provider=PROVIDER)
     for name, sampler in SAMPLERS.items():
-        cs.store(group="hydra/sweeper/sampler", name=name, node=sampler, provider=PROVIDER)
+        store_lazily(name, sampler, group="hydra/sweeper/sampler", provider=PROVIDER)
     for name, pruner in PRUNERS.items():
-        cs.store(group="hydra/sweeper/pruner", name=name, node=pruner, provider=PROVIDER)
+        store_lazily(name, pruner, group="hydra/sweeper/pruner", provider=PROVIDER)
 
 
 register()

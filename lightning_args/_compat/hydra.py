@@ -43,6 +43,10 @@ future Hydra), which costs only the improvement, never correctness.
   ``update_parameters`` as they are, every other key prefixed with ``<cluster>_``; the cluster
   is the launcher class's ``_EXECUTOR`` (``slurm`` or ``local``). A k-fold run with
   ``cv.parallel=true`` submits its folds the same way (:mod:`lightning_args.run.fold_jobs`).
+- :func:`store_lazily`: ``ConfigStore.store`` converts a schema as it stores it; ours are
+  stored as ``ConfigNode`` subclasses in ``ConfigStore.repo`` (nested dicts by group part, then
+  ``<name>.yaml``) that convert at the first ``ConfigStore.load``, which shallow-copies an entry
+  and sets the copy's ``node`` to a deep copy.
 - :func:`joblib_execute_job`, :func:`joblib_parallel_settings`, :func:`is_joblib_launcher`:
   hydra-joblib-launcher 1.2.0's private ``_core``: a job runs as ``execute_job(idx, overrides,
   hydra_context, config, task_function, singleton_state)``, and ``launch`` hard-codes the loky
@@ -66,6 +70,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
+
+from hydra.core.config_store import ConfigNode
 
 from lightning_args.errors import PreflightFailed
 from lightning_args.run.explain import explain, translate
@@ -253,6 +259,68 @@ def keep_plugins_per_process() -> None:
     Singleton.set_state = staticmethod(set_state)  # type: ignore[method-assign]
 
 
+class _Stored(ConfigNode):  # its node is made at first use
+    """A ConfigStore entry whose ``DictConfig`` is made from its schema when Hydra first loads
+    it. ``ConfigStore.load`` shallow-copies an entry and sets the copy's ``node`` to a deep copy
+    of it: the copies share the made node (``_made``), so it is made once."""
+
+    def __init__(
+        self, name: str, schema: Any, group: str | None, package: str | None, provider: str | None
+    ) -> None:  # not the dataclass's: ``node`` is the property below
+        self.name, self.group, self.package, self.provider = name, group, package, provider
+        self._schema = schema
+        self._made: list[DictConfig] = []
+
+    @property
+    def node(self) -> DictConfig:
+        from omegaconf import OmegaConf
+
+        if not self._made:
+            self._made.append(OmegaConf.structured(self._schema))
+        return self._made[0]
+
+    @node.setter
+    def node(self, value: DictConfig) -> None:
+        self._made = [value]  # this copy's own, as ConfigStore.load sets it
+
+
+def store_lazily(
+    name: str,
+    schema: Any,
+    *,
+    group: str | None = None,
+    package: str | None = None,
+    provider: str | None = None,
+) -> None:
+    """``ConfigStore.instance().store(...)``, with ``schema`` made into a ``DictConfig`` when
+    Hydra first loads it instead of now.
+
+    ``store`` converts every node at once (``OmegaConf.structured``), and every Hydra app in an
+    environment with lightning_args scans our plugins, which store about 60 schemas: most of the
+    0.14 s our plugins added to a bare Hydra app's ``--cfg job`` here. An app now converts only
+    the schemas its config uses. Hydra's entries are ``ConfigNode`` objects in nested dicts of
+    ``ConfigStore.repo`` keyed by group part and ``<name>.yaml``, as ``store`` makes them.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> from hydra.core.config_store import ConfigStore
+        >>> @dataclass
+        ... class Sketch:
+        ...     width: int = 3
+        >>> store_lazily("sketch", Sketch, group="doc/lazily")
+        >>> ConfigStore.instance().load("doc/lazily/sketch.yaml").node.width
+        3
+    """
+    from hydra.core.config_store import ConfigStore
+
+    options: dict[str, Any] = ConfigStore.instance().repo
+    for part in (group or "").split("/"):
+        if part:
+            options = options.setdefault(part, {})
+    file = name if name.endswith(".yaml") else f"{name}.yaml"
+    options[file] = _Stored(file, schema, group, package, provider)
+
+
 def failed_job(overrides: Sequence[str], error: BaseException) -> JobReturn:
     """What a launcher returns for a job that failed with ``error`` (as Hydra's own do)."""
     from hydra.core.utils import JobReturn, JobStatus
@@ -378,7 +446,7 @@ def shown_configs() -> Iterator[None]:
 
     def dry(original: Callable[..., Any]) -> Callable[..., Any]:
         def shown(self: Any, *args: Any, **kwargs: Any) -> Any:
-            from lightning_args.config.store import dry_run_dirs
+            from lightning_args.config.run_dirs import dry_run_dirs
 
             with dry_run_dirs():
                 return original(self, *args, **kwargs)

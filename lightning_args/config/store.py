@@ -17,18 +17,15 @@ through ``hydra_plugins/lightning_args_plugin``), any Hydra app can say in its p
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from lightning_args import config as c
+from lightning_args._compat.hydra import store_lazily
+from lightning_args.config.run_dirs import unique_dir
 from lightning_args.sweep.names import study_name_resolver
 
 PROVIDER = "lightning_args"
@@ -103,76 +100,21 @@ def register() -> None:
     with _lock:
         if _registered:
             return
-        cs = ConfigStore.instance()
-        cs.store(name=ROOT, node=_Root, provider=PROVIDER)
+        # Each schema becomes a DictConfig when an app first uses it: every Hydra app here
+        # registers these, most of them use few or none.
+        store_lazily(ROOT, _Root, provider=PROVIDER)
         for group, options in {**GROUPS, **ADDED_GROUPS}.items():
             for name, node in options.items():
-                cs.store(group=group, name=name, node=node, provider=PROVIDER)
+                store_lazily(name, node, group=group, provider=PROVIDER)
         # ``scheduler=none`` must set the node to null, which only a global package can do.
-        cs.store(
-            group="scheduler",
-            name="none",
-            node={"scheduler": None},
-            package="_global_",
-            provider=PROVIDER,
+        store_lazily(
+            "none", {"scheduler": None}, group="scheduler", package="_global_", provider=PROVIDER
         )
         for group, options in MULTI_GROUPS.items():
             for name, node in options.items():
-                cs.store(
-                    group=group, name=name, node=node, package=f"{group}.{name}", provider=PROVIDER
-                )
+                store_lazily(name, node, group=group, package=f"{group}.{name}", provider=PROVIDER)
         if not OmegaConf.has_resolver("lightning_args.unique_dir"):
             OmegaConf.register_new_resolver("lightning_args.unique_dir", unique_dir)
         if not OmegaConf.has_resolver("lightning_args.study"):
             OmegaConf.register_new_resolver("lightning_args.study", study_name_resolver)
         _registered = True
-
-
-_unique_dirs: dict[str, str] = {}
-
-
-class _Dry(threading.local):
-    active = False
-
-
-_dry = _Dry()
-
-
-@contextmanager
-def dry_run_dirs() -> Iterator[None]:
-    """While active, :func:`unique_dir` names the directory a run would get and creates none:
-    for showing a config (``--cfg``, ``--help``), which is no run."""
-    _dry.active = True
-    try:
-        yield
-    finally:
-        _dry.active = False
-
-
-def unique_dir(path: str) -> str:
-    """Return ``path``, or ``path-1``, ``path-2``...: the first directory this call could create.
-
-    Creation is an atomic ``mkdir``, so two runs that start in the same second (even on two
-    machines sharing the file system) get two directories. Hydra resolves ``hydra.run.dir`` more
-    than once per run; the answer is memoised per process so that every resolution agrees.
-    """
-    if path in _unique_dirs:
-        return _unique_dirs[path]
-    base = Path(path)
-    if _dry.active:
-        # Showing a config (--cfg, --help): the directory a run would get, left uncreated.
-        return next(
-            str(c)
-            for i in itertools.count()
-            if not (c := base if i == 0 else base.with_name(f"{base.name}-{i}")).exists()
-        )
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for i in itertools.count():
-        candidate = base if i == 0 else base.with_name(f"{base.name}-{i}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        _unique_dirs[path] = str(candidate)
-        return str(candidate)
-    raise AssertionError("unreachable")

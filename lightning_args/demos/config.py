@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from lightning_args._compat.hydra import store_lazily
 from lightning_args.config.root import DataConfig, ModelConfig
 from lightning_args.config.terms import TBPTTConfig, TermConfig
 
@@ -219,7 +219,6 @@ def register() -> None:
     >>> "classifier.yaml" in ConfigStore.instance().repo["schema"]["model"]
     True
     """
-    store = ConfigStore.instance()
     for group, options in SCHEMAS.items():
         for name, node in options.items():
-            store.store(group=group, name=name, node=node, provider="lightning_args.demos")
+            store_lazily(name, node, group=group, provider="lightning_args.demos")

@@ -48,7 +48,7 @@ def reproduce(run_dir: str | Path, out_dir: str | Path | None = None) -> Reprodu
         result = lightning_args.reproduce("outputs/runs/2026-11-26_10-00-00")
         assert result.identical, result.differences
     """
-    from lightning_args.config.store import unique_dir
+    from lightning_args.config.run_dirs import unique_dir
     from lightning_args.run.app import train
 
     root = Path(run_dir).resolve()

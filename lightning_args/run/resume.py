@@ -206,7 +206,7 @@ def fork(
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from lightning_args.config.store import unique_dir
+    from lightning_args.config.run_dirs import unique_dir
     from lightning_args.run.checkpoint import config_of, read_checkpoint
     from lightning_args.run.confine import confine
     from lightning_args.run.fork import plan
