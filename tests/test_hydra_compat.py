@@ -371,9 +371,28 @@ def test_a_lazily_stored_schema_is_made_at_its_first_load_once(
     )
 
 
+def _by_value() -> type:
+    """A schema cloudpickle sends by value, as it does a plugin's config class that Hydra's
+    plugin scan executed again (not the class its module's name leads to)."""
+
+    @dataclass
+    class Shipped:
+        depths: list[int] = dataclasses.field(default_factory=lambda: [1, 2])
+
+    return Shipped
+
+
 def test_a_lazily_stored_schema_survives_the_singletons_trip_to_a_worker() -> None:
     """Hydra's joblib launcher deep-copies the ConfigStore and pickles it for each worker."""
-    compat.store_lazily("sketch", _Sketch, group="test_compat/shipped")
+    compat.store_lazily("shipped", _by_value(), group="test_compat/shipped")
     state = cloudpickle.loads(cloudpickle.dumps(Singleton.get_state()))
-    shipped = state["instances"][ConfigStore].load("test_compat/shipped/sketch.yaml")
-    assert shipped.node.width == 3
+    shipped = state["instances"][ConfigStore].load("test_compat/shipped/shipped.yaml")
+    assert list(shipped.node.depths) == [1, 2]
+
+
+def test_control_a_schema_sent_by_value_no_longer_converts() -> None:
+    """What the entry's made node guards against: the class itself, sent by value, has field
+    defaults that are not ``dataclasses.MISSING`` any more."""
+    schema = cloudpickle.loads(cloudpickle.dumps(_by_value()))
+    with pytest.raises(ValidationError, match="_MISSING_TYPE"):
+        OmegaConf.structured(schema)

@@ -260,28 +260,36 @@ def keep_plugins_per_process() -> None:
 
 
 class _Stored(ConfigNode):  # its node is made at first use
-    """A ConfigStore entry whose ``DictConfig`` is made from its schema when Hydra first loads
-    it. ``ConfigStore.load`` shallow-copies an entry and sets the copy's ``node`` to a deep copy
-    of it: the copies share the made node (``_made``), so it is made once."""
+    """A ConfigStore entry whose ``DictConfig`` is made from its schema when it is first used.
+
+    Copied or pickled (``ConfigStore.load`` copies an entry before it deep-copies the node;
+    ``Singleton.get_state`` deep-copies the store; a joblib job's shipment pickles it), it is
+    Hydra's own ``ConfigNode`` with its node made, never the schema: cloudpickle sends a class
+    that Hydra's plugin scan executed again by value, and there its fields' defaults unpickle as
+    new objects that are not ``dataclasses.MISSING``, which OmegaConf then takes for values.
+    """
 
     def __init__(
         self, name: str, schema: Any, group: str | None, package: str | None, provider: str | None
     ) -> None:  # not the dataclass's: ``node`` is the property below
         self.name, self.group, self.package, self.provider = name, group, package, provider
         self._schema = schema
-        self._made: list[DictConfig] = []
+        self._made: DictConfig | None = None
 
     @property
     def node(self) -> DictConfig:
-        from omegaconf import OmegaConf
+        if self._made is None:
+            from omegaconf import OmegaConf
 
-        if not self._made:
-            self._made.append(OmegaConf.structured(self._schema))
-        return self._made[0]
+            self._made = OmegaConf.structured(self._schema)
+        return self._made
 
     @node.setter
     def node(self, value: DictConfig) -> None:
-        self._made = [value]  # this copy's own, as ConfigStore.load sets it
+        self._made = value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ConfigNode, (self.name, self.node, self.group, self.package, self.provider))
 
 
 def store_lazily(
