@@ -45,8 +45,9 @@ future Hydra), which costs only the improvement, never correctness.
   ``cv.parallel=true`` submits its folds the same way (:mod:`lightning_args.run.fold_jobs`).
 - :func:`store_lazily`: ``ConfigStore.store`` converts a schema as it stores it; ours are
   stored as ``ConfigNode`` subclasses in ``ConfigStore.repo`` (nested dicts by group part, then
-  ``<name>.yaml``) that convert at the first ``ConfigStore.load``, which shallow-copies an entry
-  and sets the copy's ``node`` to a deep copy.
+  ``<name>.yaml``) that convert when first used: ``ConfigStore.load`` copies an entry
+  (``copy.copy``) and sets the copy's ``node`` to a deep copy; copied or pickled, an entry is a
+  plain ``ConfigNode`` with its node made.
 - :func:`joblib_execute_job`, :func:`joblib_parallel_settings`, :func:`is_joblib_launcher`:
   hydra-joblib-launcher 1.2.0's private ``_core``: a job runs as ``execute_job(idx, overrides,
   hydra_context, config, task_function, singleton_state)``, and ``launch`` hard-codes the loky
