@@ -135,3 +135,25 @@ def _settings(**changed: Any) -> dict[str, Any]:
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     del fields["_target_"], fields["preload"]
     return {**fields, **changed}
+
+
+@pytest.mark.slow
+def test_a_module_the_workers_cannot_import_is_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The jobs still run: each imports what it needs itself."""
+    joblib_compat.release_workers(idle=True)
+    launcher = LightningArgsJoblibLauncher(**_settings(n_jobs=2), preload=["no_such_module_here"])
+    try:
+        with caplog.at_level("WARNING"):
+            launcher.setup(hydra_context=None, task_function=lambda cfg: None, config=None)
+            assert launcher.preloading is not None
+            launcher.preloading.join(timeout=120)
+        settings = joblib_parallel_settings({**launcher.joblib, "n_jobs": 2})
+        assert len(Parallel(**settings)(delayed(_seen)() for _ in range(2))) == 2
+    finally:
+        joblib_compat.release_workers(idle=True)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "hydra.launcher.preload=['no_such_module_here']" in warning
+    assert "ModuleNotFoundError" in warning
+    assert "Fix: " in warning
